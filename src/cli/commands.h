@@ -1,0 +1,25 @@
+// The `likeness` command: each subcommand registers itself on the CLI11 app
+// and is a thin shell over the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace likeness::cli {
+
+// Options every subcommand shares.
+struct GlobalOptions {
+  std::filesystem::path models_dir;  // empty = ModelStore::default_models_dir()
+};
+
+// Each register_* adds one subcommand. The callback it installs sets the
+// process exit code through `exit_code`.
+void register_models_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+
+// Human-readable byte count ("4.9 MB").
+std::string format_bytes(std::uintmax_t bytes);
+
+}  // namespace likeness::cli

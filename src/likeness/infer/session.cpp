@@ -1,0 +1,240 @@
+#include "likeness/infer/session.h"
+
+#include <onnxruntime_cxx_api.h>
+#include <onnxruntime_session_options_config_keys.h>
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include "likeness/core/error.h"
+
+namespace likeness::infer {
+
+namespace {
+
+std::string shape_to_string(const std::vector<int64_t>& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? "," : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+// ONNX Runtime wants exactly one environment per process; it owns the logging
+// and the (unused here) global thread pools.
+Ort::Env& environment() {
+  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "likeness");
+  return env;
+}
+
+TensorInfo describe(const std::string& name, const Ort::TypeInfo& type) {
+  TensorInfo info;
+  info.name = name;
+  if (type.GetONNXType() != ONNX_TYPE_TENSOR) {
+    info.is_float = false;
+    return info;
+  }
+  auto tensor = type.GetTensorTypeAndShapeInfo();
+  info.shape = tensor.GetShape();
+  info.is_float = tensor.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  return info;
+}
+
+class OrtSession final : public Session {
+ public:
+  OrtSession(const std::filesystem::path& model_file, const SessionOptions& options)
+      : path_(model_file) {
+    Ort::SessionOptions ort_options;
+    const int threads =
+        options.threads > 0 ? options.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    ort_options.SetIntraOpNumThreads(threads);
+    ort_options.SetInterOpNumThreads(1);
+    ort_options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    if (options.denormal_as_zero) {
+      ort_options.AddConfigEntry(kOrtSessionOptionsConfigSetDenormalAsZero, "1");
+    }
+    session_ = Ort::Session(environment(), model_file.c_str(), ort_options);
+
+    Ort::AllocatorWithDefaultOptions allocator;
+    for (size_t i = 0; i < session_.GetInputCount(); ++i) {
+      inputs_.push_back(describe(session_.GetInputNameAllocated(i, allocator).get(),
+                                 session_.GetInputTypeInfo(i)));
+    }
+    for (size_t i = 0; i < session_.GetOutputCount(); ++i) {
+      outputs_.push_back(describe(session_.GetOutputNameAllocated(i, allocator).get(),
+                                  session_.GetOutputTypeInfo(i)));
+    }
+  }
+
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const override { return outputs_; }
+  const std::filesystem::path& path() const override { return path_; }
+
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const override {
+    std::vector<std::string> names;
+    for (const auto& output : outputs_) names.push_back(output.name);
+    return run(inputs, names);
+  }
+
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs,
+                          const std::vector<std::string>& output_names) const override {
+    check_inputs(inputs);
+    auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    std::vector<Ort::Value> values;
+    std::vector<const char*> input_names;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      // ORT does not write to inputs; the const_cast only satisfies its C signature.
+      values.push_back(Ort::Value::CreateTensor<float>(
+          memory, const_cast<float*>(inputs[i].data.data()), inputs[i].data.size(),
+          inputs[i].shape.data(), inputs[i].shape.size()));
+      input_names.push_back(inputs_[i].name.c_str());
+    }
+    std::vector<const char*> names;
+    for (const auto& name : output_names) {
+      if (std::none_of(outputs_.begin(), outputs_.end(),
+                       [&](const TensorInfo& o) { return o.name == name; })) {
+        throw UsageError("model " + path_.string() + " has no output named '" + name + "'");
+      }
+      names.push_back(name.c_str());
+    }
+    std::vector<Ort::Value> results;
+    try {
+      results = session_.Run(Ort::RunOptions{nullptr},
+                                                        input_names.data(), values.data(),
+                                                        values.size(), names.data(), names.size());
+    } catch (const Ort::Exception& e) {
+      throw UsageError("running " + path_.filename().string() + " failed: " + e.what());
+    }
+    std::vector<Tensor> tensors;
+    for (auto& value : results) {
+      auto info = value.GetTensorTypeAndShapeInfo();
+      if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+        throw UsageError("output of " + path_.filename().string() +
+                         " is not float32; Session::run only returns float tensors");
+      }
+      Tensor tensor;
+      tensor.shape = info.GetShape();
+      const float* data = value.GetTensorData<float>();
+      tensor.data.assign(data, data + info.GetElementCount());
+      tensors.push_back(std::move(tensor));
+    }
+    return tensors;
+  }
+
+ private:
+  void check_inputs(const std::vector<Tensor>& inputs) const {
+    const std::string model = path_.filename().string();
+    if (inputs.size() != inputs_.size()) {
+      throw UsageError(model + " takes " + std::to_string(inputs_.size()) + " input(s), got " +
+                       std::to_string(inputs.size()));
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& want = inputs_[i].shape;
+      const auto& got = inputs[i].shape;
+      bool fits = want.size() == got.size();
+      for (size_t d = 0; fits && d < want.size(); ++d) fits = want[d] < 0 || want[d] == got[d];
+      if (!fits) {
+        throw UsageError(model + " input '" + inputs_[i].name + "' expects shape " +
+                         shape_to_string(want) + " (-1 = any), got " + shape_to_string(got));
+      }
+      if (static_cast<int64_t>(inputs[i].data.size()) != inputs[i].element_count()) {
+        throw UsageError(model + " input '" + inputs_[i].name + "': shape " +
+                         shape_to_string(got) + " needs " +
+                         std::to_string(inputs[i].element_count()) + " values, got " +
+                         std::to_string(inputs[i].data.size()));
+      }
+      if (!inputs_[i].is_float) {
+        throw UsageError(model + " input '" + inputs_[i].name + "' is not float32");
+      }
+    }
+  }
+
+  std::filesystem::path path_;
+  // Ort::Session::Run is thread-safe but not declared const.
+  mutable Ort::Session session_{nullptr};
+  std::vector<TensorInfo> inputs_;
+  std::vector<TensorInfo> outputs_;
+};
+
+}  // namespace
+
+Tensor Tensor::zeros(std::vector<int64_t> shape) {
+  Tensor tensor;
+  tensor.shape = std::move(shape);
+  tensor.data.assign(static_cast<size_t>(tensor.element_count()), 0.0f);
+  return tensor;
+}
+
+int64_t Tensor::element_count() const {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+bool Session::accepts_batches() const {
+  return !inputs().empty() && !inputs()[0].shape.empty() && inputs()[0].shape[0] < 0;
+}
+
+std::vector<Tensor> Session::run_batch(const std::vector<Tensor>& batch) const {
+  if (batch.empty() || batch[0].shape.empty()) {
+    throw UsageError("run_batch needs input tensors with a leading batch dimension");
+  }
+  const int64_t items = batch[0].shape[0];
+  for (const auto& tensor : batch) {
+    if (tensor.shape.empty() || tensor.shape[0] != items) {
+      throw UsageError("run_batch: every input must hold the same number of items (" +
+                       std::to_string(items) + ")");
+    }
+  }
+  if (accepts_batches() || items == 1) return run(batch);
+
+  std::vector<Tensor> stacked;
+  for (int64_t item = 0; item < items; ++item) {
+    std::vector<Tensor> single;
+    for (const auto& tensor : batch) {
+      Tensor slice;
+      slice.shape = tensor.shape;
+      slice.shape[0] = 1;
+      const auto per_item = static_cast<size_t>(slice.element_count());
+      const auto begin = tensor.data.begin() + static_cast<std::ptrdiff_t>(per_item * item);
+      slice.data.assign(begin, begin + static_cast<std::ptrdiff_t>(per_item));
+      single.push_back(std::move(slice));
+    }
+    std::vector<Tensor> outputs = run(single);
+    if (stacked.empty()) {
+      stacked = std::move(outputs);
+      for (auto& output : stacked) {
+        output.data.reserve(output.data.size() * static_cast<size_t>(items));
+      }
+    } else {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        stacked[i].data.insert(stacked[i].data.end(), outputs[i].data.begin(),
+                               outputs[i].data.end());
+      }
+    }
+  }
+  for (auto& output : stacked) {
+    if (!output.shape.empty()) output.shape[0] = items;
+  }
+  return stacked;
+}
+
+std::unique_ptr<Session> Session::create(const std::filesystem::path& model_file,
+                                         const SessionOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model_file, ec)) {
+    throw ModelError("model file " + model_file.string() +
+                     " is missing; run `scripts/setup.sh models` to fetch and verify the models");
+  }
+  try {
+    return std::make_unique<OrtSession>(model_file, options);
+  } catch (const Ort::Exception& e) {
+    throw ModelError("ONNX Runtime cannot load " + model_file.string() + ": " + e.what() +
+                     "; the file may be corrupt: run `likeness models verify`, then "
+                     "`scripts/setup.sh models` to repair it");
+  }
+}
+
+}  // namespace likeness::infer
