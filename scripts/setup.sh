@@ -48,7 +48,8 @@ fetch_models() {
 
 build() {
   step "Build ($BUILD_DIR)"
-  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  # Configure when there is no generated build yet (also after a failed configure).
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     # shellcheck disable=SC2086
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${LIKENESS_CMAKE_ARGS:-}
   fi
