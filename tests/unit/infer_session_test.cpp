@@ -138,3 +138,30 @@ TEST(Session, NonOnnxModelIsRefusedByTheStore) {
 
 }  // namespace
 }  // namespace likeness::infer
+
+namespace likeness::infer {
+namespace {
+
+// A converted model keeps TF.js's dynamic batch: one call runs the whole batch,
+// and each item's result equals running it alone.
+TEST(Session, DynamicBatchModelRunsWholeBatchesAtOnce) {
+  auto session = ModelStore::open().open_session("mobilefacenet", {.threads = 1});
+  ASSERT_TRUE(session->accepts_batches());
+  Tensor batch = random_tensor({4, 112, 112, 3}, 21);
+  const auto outputs = session->run_batch({batch});
+  ASSERT_EQ(outputs[0].shape, (std::vector<int64_t>{4, 192}));
+  const size_t per_item = 112 * 112 * 3;
+  for (size_t item = 0; item < 4; ++item) {
+    Tensor single{{1, 112, 112, 3},
+                  std::vector<float>(batch.data.begin() + long(item * per_item),
+                                     batch.data.begin() + long((item + 1) * per_item))};
+    const auto expected = session->run({single})[0].data;
+    const std::vector<float> got(outputs[0].data.begin() + long(item * 192),
+                                 outputs[0].data.begin() + long((item + 1) * 192));
+    EXPECT_LT(max_abs_difference(got, expected), 1e-5f) << "item " << item;
+  }
+  EXPECT_THROW(session->run_batch({Tensor::zeros({0})}), UsageError);
+}
+
+}  // namespace
+}  // namespace likeness::infer

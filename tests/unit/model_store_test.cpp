@@ -148,3 +148,37 @@ TEST(ModelStore, InstalledModelsAllVerify) {
 
 }  // namespace
 }  // namespace likeness::infer
+
+namespace likeness::infer {
+namespace {
+
+// Every ONNX model opens, and the names and shapes the manifest gives the
+// backends are the ones the file declares.
+TEST(ModelStore, EveryOnnxModelMatchesItsManifestEntry) {
+  const ModelStore store = ModelStore::open();
+  int opened = 0;
+  for (const auto& model : store.models()) {
+    if (model.format != "onnx") continue;
+    EXPECT_NO_THROW(store.open_session(model.name, {.threads = 1})) << model.name;
+    ++opened;
+  }
+  EXPECT_GE(opened, 8);
+}
+
+TEST(ModelStore, InterfaceMismatchIsAModelError) {
+  const ModelStore store = ModelStore::open();
+  ModelSpec wrong = store.spec("faceplugin_feature");
+  auto session = Session::create(store.require("faceplugin_feature"), {.threads = 1});
+  EXPECT_NO_THROW(check_interface(wrong, *session));
+  wrong.input["shape"] = {1, 3, 128, 128};
+  EXPECT_THROW(check_interface(wrong, *session), ModelError);
+  wrong = store.spec("faceplugin_feature");
+  wrong.input["name"] = "data";
+  EXPECT_THROW(check_interface(wrong, *session), ModelError);
+  wrong = store.spec("faceplugin_feature");
+  wrong.outputs = {{{"name", "fc1"}, {"shape", {1, 512}}}};
+  EXPECT_THROW(check_interface(wrong, *session), ModelError);
+}
+
+}  // namespace
+}  // namespace likeness::infer

@@ -1,5 +1,6 @@
 #include "likeness/infer/model_store.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "likeness/core/error.h"
@@ -129,7 +130,43 @@ std::unique_ptr<Session> ModelStore::open_session(std::string_view name,
     throw UsageError("model '" + model.name + "' is a " + model.format +
                      " model, not an ONNX model; it has its own loader");
   }
-  return Session::create(require(name), options);
+  auto session = Session::create(require(name), options);
+  check_interface(model, *session);
+  return session;
+}
+
+void check_interface(const ModelSpec& model, const Session& session) {
+  // The manifest's input spec is what the backends feed; if the file declares
+  // something else, the manifest (or the file) is wrong and results would be
+  // silently meaningless.
+  const auto mismatch = [&](const std::string& what) {
+    return ModelError("model '" + model.name + "' (" + session.path().string() + "): " + what +
+                      "; fix its entry in models/manifest.json");
+  };
+  if (model.input.contains("name")) {
+    const std::string name = model.input.at("name").get<std::string>();
+    if (session.inputs().empty() || session.inputs()[0].name != name) {
+      throw mismatch("the manifest names the input '" + name + "' but the model's first input is '" +
+                     (session.inputs().empty() ? std::string("(none)") : session.inputs()[0].name) +
+                     "'");
+    }
+    if (model.input.contains("shape")) {
+      auto declared = session.inputs()[0].shape;
+      auto expected = model.input.at("shape").get<std::vector<int64_t>>();
+      // A dynamic batch dimension (-1) accepts the manifest's fixed example batch.
+      if (!declared.empty() && declared[0] < 0 && !expected.empty()) declared[0] = expected[0];
+      if (declared != expected) throw mismatch("input shape differs from the manifest");
+    }
+  }
+  for (const auto& output : model.outputs) {
+    if (!output.contains("shape")) continue;
+    const std::string name = output.at("name").get<std::string>();
+    const auto found = std::find_if(session.outputs().begin(), session.outputs().end(),
+                                    [&](const TensorInfo& info) { return info.name == name; });
+    if (found == session.outputs().end()) {
+      throw mismatch("the model has no output named '" + name + "'");
+    }
+  }
 }
 
 }  // namespace likeness::infer

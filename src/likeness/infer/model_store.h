@@ -83,8 +83,8 @@ class ModelStore {
   // The path of a verified model file. Throws ModelError naming the file and
   // the repair command when it is missing or its checksum does not match.
   std::filesystem::path require(std::string_view name) const;
-  // require() then Session::create(). Throws UsageError for a model that is
-  // not an ONNX model.
+  // require(), Session::create(), then check_interface(). Throws UsageError
+  // for a model that is not an ONNX model.
   std::unique_ptr<Session> open_session(std::string_view name,
                                         const SessionOptions& options = {}) const;
 
@@ -92,6 +92,11 @@ class ModelStore {
   std::filesystem::path directory_;
   std::vector<ModelSpec> models_;
 };
+
+// Throws ModelError when the session's declared first input (name, shape; a
+// dynamic batch matches any) or its outputs differ from the manifest entry.
+// open_session() calls it; exposed for tests and for models opened directly.
+void check_interface(const ModelSpec& model, const Session& session);
 
 // The manifest compiled into the binary (generated from models/manifest.json).
 std::string_view embedded_manifest();
