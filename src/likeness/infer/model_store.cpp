@@ -65,6 +65,7 @@ ModelStore ModelStore::from_manifest(const nlohmann::json& manifest,
       spec.converted = !entry.at("conversion").is_null();
       spec.input = entry.value("input", nlohmann::json::object());
       spec.outputs = entry.value("outputs", nlohmann::json::array());
+      spec.entry = entry;
       if (spec.sha256.size() != 64) {
         throw ModelError("manifest entry '" + spec.name + "' has no valid sha256");
       }

@@ -34,6 +34,9 @@ struct ModelSpec {
   bool converted = false;
   nlohmann::json input;
   nlohmann::json outputs;
+  // The whole manifest entry, for fields a backend reads itself (e.g. a
+  // recognition model's measured decision threshold).
+  nlohmann::json entry;
 };
 
 enum class ModelStatus { ok, missing, checksum_mismatch };
