@@ -1,9 +1,8 @@
 // `likeness models` and `likeness models verify`.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "likeness/infer/model_store.h"
@@ -36,8 +35,8 @@ int report_models(const GlobalOptions& global, const ModelsOptions& options, boo
   nlohmann::json rows = nlohmann::json::array();
   if (!options.json) {
     std::cout << "Models directory: " << store.directory().string() << "\n\n"
-              << std::left << std::setw(24) << "NAME" << std::setw(13) << "TASK"
-              << std::setw(10) << "SIZE" << std::setw(19) << "STATUS"
+              << std::left << std::setw(24) << "NAME" << std::setw(13) << "TASK" << std::setw(10)
+              << "SIZE" << std::setw(19) << "STATUS"
               << "LICENCE\n";
   }
   for (const auto& spec : store.models()) {
@@ -70,8 +69,8 @@ int report_models(const GlobalOptions& global, const ModelsOptions& options, boo
               << '\n';
   } else {
     std::cout << '\n'
-              << store.models().size() << " models, " << store.models().size() - problems
-              << " ok, " << problems << " with problems\n";
+              << store.models().size() << " models, " << store.models().size() - problems << " ok, "
+              << problems << " with problems\n";
   }
   if (problems > 0) {
     std::cerr << "likeness: " << problems << " model(s) missing or corrupt; "
@@ -85,8 +84,9 @@ int report_models(const GlobalOptions& global, const ModelsOptions& options, boo
 void register_models_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   auto options = std::make_shared<ModelsOptions>();
   CLI::App* models = app.add_subcommand(
-      "models", "List the models with task, licence, size and status (ok / missing / checksum "
-                "mismatch). Exits 1 if any model is not ok.");
+      "models",
+      "List the models with task, licence, size and status (ok / missing / checksum "
+      "mismatch). Exits 1 if any model is not ok.");
   models->add_flag("--json", options->json, "Print JSON instead of a table");
   models->callback([&global, &exit_code, options, models] {
     if (models->get_subcommands().empty()) {
@@ -95,8 +95,9 @@ void register_models_command(CLI::App& app, const GlobalOptions& global, int& ex
   });
 
   CLI::App* verify = models->add_subcommand(
-      "verify", "Re-check the sha256 of every model file against the manifest; exits 1 on any "
-                "problem and prints expected and actual checksums");
+      "verify",
+      "Re-check the sha256 of every model file against the manifest; exits 1 on any "
+      "problem and prints expected and actual checksums");
   verify->add_flag("--json", options->json, "Print JSON instead of a table");
   verify->callback([&global, &exit_code, options] {
     exit_code = report_models(global, *options, /*verbose_hashes=*/true) ? 1 : 0;

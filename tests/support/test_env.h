@@ -22,10 +22,10 @@ inline std::filesystem::path source_dir() { return LIKENESS_SOURCE_DIR; }
 // Skips the current test with a clear message when a dataset folder is absent
 // (a user's fresh clone has no ../shared). In CI the data is present and the
 // test runs.
-#define LIKENESS_REQUIRE_DATASET(subdir)                                                  \
-  do {                                                                                     \
-    if (!std::filesystem::exists(::likeness::testing::datasets_dir() / (subdir))) {        \
-      GTEST_SKIP() << "dataset " << (::likeness::testing::datasets_dir() / (subdir))       \
-                   << " is absent; this test needs ../shared/datasets (see README)";      \
-    }                                                                                      \
+#define LIKENESS_REQUIRE_DATASET(subdir)                                             \
+  do {                                                                               \
+    if (!std::filesystem::exists(::likeness::testing::datasets_dir() / (subdir))) {  \
+      GTEST_SKIP() << "dataset " << (::likeness::testing::datasets_dir() / (subdir)) \
+                   << " is absent; this test needs ../shared/datasets (see README)"; \
+    }                                                                                \
   } while (0)

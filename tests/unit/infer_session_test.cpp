@@ -1,5 +1,3 @@
-#include "likeness/infer/session.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +7,7 @@
 
 #include "likeness/core/error.h"
 #include "likeness/infer/model_store.h"
+#include "likeness/infer/session.h"
 
 namespace likeness::infer {
 namespace {
@@ -70,8 +69,7 @@ TEST_F(SessionTest, WrongShapeNamesBothShapes) {
   Tensor short_data{{1, 3, 112, 112}, std::vector<float>(10)};
   EXPECT_THROW(session_->run({short_data}), UsageError);
   EXPECT_THROW(session_->run({}), UsageError);
-  EXPECT_THROW(session_->run({random_tensor({1, 3, 112, 112}, 1)}, {"no_such_output"}),
-               UsageError);
+  EXPECT_THROW(session_->run({random_tensor({1, 3, 112, 112}, 1)}, {"no_such_output"}), UsageError);
 }
 
 TEST_F(SessionTest, FixedBatchModelRunsBatchesItemByItem) {

@@ -30,14 +30,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "likeness/infer/model_store.h"
 #include "likeness/infer/session.h"
@@ -66,10 +65,10 @@ fs::path package_models_dir() {
 enum class Norm { minus1_1_128, raw };
 
 struct ModelCase {
-  std::string tfjs_json;      // file in the package's models/ folder
-  std::string onnx_file;      // file in the models directory
-  int size;                   // square input size
-  bool bgr;                   // channel order fed to the model (false = RGB)
+  std::string tfjs_json;  // file in the package's models/ folder
+  std::string onnx_file;  // file in the models directory
+  int size;               // square input size
+  bool bgr;               // channel order fed to the model (false = RGB)
   Norm norm;
   std::vector<std::string> tfjs_nodes;    // reference nodes ...
   std::vector<std::string> onnx_outputs;  // ... and the matching ONNX outputs
@@ -79,9 +78,9 @@ struct ModelCase {
 void PrintTo(const ModelCase& mc, std::ostream* os) { *os << mc.onnx_file; }
 
 // Eight different people, one image each.
-const std::vector<std::string> kPeople = {
-    "Aaron_Eckhart", "Aaron_Sorkin", "Abdullah_Gul", "Adrien_Brody",
-    "Al_Gore",       "Alan_Greenspan", "Alejandro_Toledo", "Ali_Naimi"};
+const std::vector<std::string> kPeople = {"Aaron_Eckhart",    "Aaron_Sorkin", "Abdullah_Gul",
+                                          "Adrien_Brody",     "Al_Gore",      "Alan_Greenspan",
+                                          "Alejandro_Toledo", "Ali_Naimi"};
 
 fs::path lfw_image(const std::string& person, int index) {
   char file[64];
@@ -148,8 +147,9 @@ TEST_P(TfjsConverterTest, OnnxMatchesTfjsReferenceOnLfwFaces) {
 
   const fs::path onnx = likeness::infer::ModelStore::default_models_dir() / mc.onnx_file;
   const fs::path tfjs = package_models_dir() / mc.tfjs_json;
-  ASSERT_TRUE(fs::exists(onnx)) << "converted model " << onnx
-                                << " is missing: run scripts/setup.sh (it converts the TF.js models)";
+  ASSERT_TRUE(fs::exists(onnx))
+      << "converted model " << onnx
+      << " is missing: run scripts/setup.sh (it converts the TF.js models)";
   ASSERT_TRUE(fs::exists(tfjs)) << "TF.js model " << tfjs
                                 << " is missing from the package cache: run scripts/setup.sh";
 
@@ -172,8 +172,8 @@ TEST_P(TfjsConverterTest, OnnxMatchesTfjsReferenceOnLfwFaces) {
   std::ostringstream cmd;
   cmd << "/usr/bin/python3 "
       << quote(likeness::testing::source_dir() / "tools" / "tfjs2onnx" / "tfjs_reference.py") << ' '
-      << quote(tfjs) << " --repair-tfjs-prelu --input " << quote(work / "input.f32") << " --shape " << n
-      << ',' << mc.size << ',' << mc.size << ",3 --output " << quote(work / "ref.f32");
+      << quote(tfjs) << " --repair-tfjs-prelu --input " << quote(work / "input.f32") << " --shape "
+      << n << ',' << mc.size << ',' << mc.size << ",3 --output " << quote(work / "ref.f32");
   for (const auto& node : mc.tfjs_nodes) cmd << " --node '" << node << "'";
   cmd << " > " << quote(work / "ref.log") << " 2>&1";
   const int rc = std::system(cmd.str().c_str());
@@ -219,27 +219,36 @@ TEST_P(TfjsConverterTest, OnnxMatchesTfjsReferenceOnLfwFaces) {
       EXPECT_LT(c, 0.9) << kPeople[i] << " vs " << kPeople[j] << ": embeddings nearly identical";
     }
   }
-  std::cout << "[          ] " << mc.onnx_file << " max cosine between different people = " << max_cos
-            << "\n";
+  std::cout << "[          ] " << mc.onnx_file
+            << " max cosine between different people = " << max_cos << "\n";
 
   std::error_code ec;
   fs::remove_all(work, ec);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, TfjsConverterTest,
-    ::testing::Values(
-        ModelCase{"mobilefacenet.json", "mobilefacenet.onnx", 112, false, Norm::minus1_1_128,
-                  {"embeddings"}, {"embedding"}},
-        ModelCase{"faceres.json", "faceres.onnx", 224, true, Norm::raw,
-                  {"global_pooling/Mean", "gender_pred/Sigmoid", "age_pred/Softmax"},
-                  {"embedding", "gender", "age"}}),
-    [](const ::testing::TestParamInfo<ModelCase>& param_info) {
-      const std::string& file = param_info.param.onnx_file;
-      std::string name = file.substr(0, file.find('.'));
-      name.erase(std::remove_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }),
-                 name.end());
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Models, TfjsConverterTest,
+                         ::testing::Values(ModelCase{"mobilefacenet.json",
+                                                     "mobilefacenet.onnx",
+                                                     112,
+                                                     false,
+                                                     Norm::minus1_1_128,
+                                                     {"embeddings"},
+                                                     {"embedding"}},
+                                           ModelCase{"faceres.json",
+                                                     "faceres.onnx",
+                                                     224,
+                                                     true,
+                                                     Norm::raw,
+                                                     {"global_pooling/Mean", "gender_pred/Sigmoid",
+                                                      "age_pred/Softmax"},
+                                                     {"embedding", "gender", "age"}}),
+                         [](const ::testing::TestParamInfo<ModelCase>& param_info) {
+                           const std::string& file = param_info.param.onnx_file;
+                           std::string name = file.substr(0, file.find('.'));
+                           name.erase(std::remove_if(name.begin(), name.end(),
+                                                     [](char ch) { return !std::isalnum(ch); }),
+                                      name.end());
+                           return name;
+                         });
 
 }  // namespace

@@ -41,8 +41,9 @@ ModelStore ModelStore::open(const ModelStoreOptions& options) {
   try {
     manifest = nlohmann::json::parse(embedded_manifest());
   } catch (const nlohmann::json::exception& e) {
-    throw ModelError(std::string("the model manifest compiled into this binary is not valid JSON (") +
-                     e.what() + "); fix models/manifest.json and rebuild");
+    throw ModelError(
+        std::string("the model manifest compiled into this binary is not valid JSON (") + e.what() +
+        "); fix models/manifest.json and rebuild");
   }
   return from_manifest(manifest, options);
 }
@@ -118,8 +119,8 @@ fs::path ModelStore::require(std::string_view name) const {
                        " does not exist or cannot be read; " + repair_hint());
     case ModelStatus::checksum_mismatch:
       throw ModelError("model '" + result.spec->name + "' is corrupt: " + result.path.string() +
-                       " has sha256 " + result.actual_sha256 + ", expected " +
-                       result.spec->sha256 + "; " + repair_hint());
+                       " has sha256 " + result.actual_sha256 + ", expected " + result.spec->sha256 +
+                       "; " + repair_hint());
   }
   throw ModelError("unreachable model status");
 }
@@ -147,9 +148,9 @@ void check_interface(const ModelSpec& model, const Session& session) {
   if (model.input.contains("name")) {
     const std::string name = model.input.at("name").get<std::string>();
     if (session.inputs().empty() || session.inputs()[0].name != name) {
-      throw mismatch("the manifest names the input '" + name + "' but the model's first input is '" +
-                     (session.inputs().empty() ? std::string("(none)") : session.inputs()[0].name) +
-                     "'");
+      throw mismatch(
+          "the manifest names the input '" + name + "' but the model's first input is '" +
+          (session.inputs().empty() ? std::string("(none)") : session.inputs()[0].name) + "'");
     }
     if (model.input.contains("shape")) {
       auto declared = session.inputs()[0].shape;

@@ -7,11 +7,10 @@
 //   auto session = store.open_session("faceplugin_feature");   // verified, then loaded
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>

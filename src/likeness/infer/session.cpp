@@ -48,8 +48,8 @@ class OrtSession final : public Session {
   OrtSession(const std::filesystem::path& model_file, const SessionOptions& options)
       : path_(model_file) {
     Ort::SessionOptions ort_options;
-    const int threads =
-        options.threads > 0 ? options.threads
+    const int threads = options.threads > 0
+                            ? options.threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     ort_options.SetIntraOpNumThreads(threads);
     ort_options.SetInterOpNumThreads(1);
@@ -103,9 +103,8 @@ class OrtSession final : public Session {
     }
     std::vector<Ort::Value> results;
     try {
-      results = session_.Run(Ort::RunOptions{nullptr},
-                                                        input_names.data(), values.data(),
-                                                        values.size(), names.data(), names.size());
+      results = session_.Run(Ort::RunOptions{nullptr}, input_names.data(), values.data(),
+                             values.size(), names.data(), names.size());
     } catch (const Ort::Exception& e) {
       throw UsageError("running " + path_.filename().string() + " failed: " + e.what());
     }
@@ -142,9 +141,8 @@ class OrtSession final : public Session {
                          shape_to_string(want) + " (-1 = any), got " + shape_to_string(got));
       }
       if (static_cast<int64_t>(inputs[i].data.size()) != inputs[i].element_count()) {
-        throw UsageError(model + " input '" + inputs_[i].name + "': shape " +
-                         shape_to_string(got) + " needs " +
-                         std::to_string(inputs[i].element_count()) + " values, got " +
+        throw UsageError(model + " input '" + inputs_[i].name + "': shape " + shape_to_string(got) +
+                         " needs " + std::to_string(inputs[i].element_count()) + " values, got " +
                          std::to_string(inputs[i].data.size()));
       }
       if (!inputs_[i].is_float) {
