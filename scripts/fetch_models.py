@@ -91,12 +91,13 @@ class Packages:
         if not tarball.exists() or sha256_of(tarball) != meta["tarball_sha256"]:
             self.tarballs.mkdir(parents=True, exist_ok=True)
             log(f"fetching {spec} (npm pack, no install scripts)")
-            result = subprocess.run(["npm", "pack", "--silent", "--pack-destination",
+            result = subprocess.run(["npm", "pack", "--loglevel=error", "--pack-destination",
                                      str(self.tarballs), spec],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if result.returncode != 0:
                 fail(f"`npm pack {spec}` failed:\n{result.stderr.strip()}\n"
-                     "Check that npm can reach its registry (npm config get registry).")
+                     "Check that npm can reach its registry (npm config get registry); behind a "
+                     "TLS-inspecting proxy, point NODE_EXTRA_CA_CERTS at its CA bundle.")
         actual = sha256_of(tarball)
         if actual != meta["tarball_sha256"]:
             fail(f"{tarball} has sha256 {actual}, the manifest expects {meta['tarball_sha256']}; "
