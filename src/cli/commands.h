@@ -18,6 +18,7 @@ struct GlobalOptions {
 // Each register_* adds one subcommand. The callback it installs sets the
 // process exit code through `exit_code`.
 void register_models_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_detect_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);

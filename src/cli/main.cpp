@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   likeness::cli::register_models_command(app, global, exit_code);
+  likeness::cli::register_detect_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);

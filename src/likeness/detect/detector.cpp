@@ -1,0 +1,333 @@
+#include "likeness/detect/detector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <string>
+
+#include "likeness/core/error.h"
+#include "likeness/detect/backends.h"
+
+namespace likeness::detect {
+
+float box_iou(const cv::Rect2f& a, const cv::Rect2f& b) {
+  const float inter = (a & b).area();
+  const float uni = a.area() + b.area() - inter;
+  return uni > 0.0f ? inter / uni : 0.0f;
+}
+
+std::vector<Detection> non_max_suppression(std::vector<Detection> detections, float iou) {
+  std::stable_sort(detections.begin(), detections.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  std::vector<Detection> kept;
+  for (auto& d : detections) {
+    const bool overlaps = std::any_of(
+        kept.begin(), kept.end(), [&](const Detection& k) { return box_iou(k.box, d.box) > iou; });
+    if (!overlaps) kept.push_back(std::move(d));
+  }
+  // A box lying mostly inside a bigger one is a part of that face (an eye and
+  // nose region seen by a fine tile), not a second face.
+  std::vector<Detection> out;
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const cv::Rect2f& b = kept[i].box;
+    bool inside = false;
+    for (std::size_t j = 0; j < kept.size() && !inside; ++j) {
+      const cv::Rect2f& o = kept[j].box;
+      inside = j != i && o.area() > 1.5f * b.area() && (o & b).area() > 0.7f * b.area();
+    }
+    if (!inside) out.push_back(std::move(kept[i]));
+  }
+  return out;
+}
+
+std::vector<Detection> fuse_detections(const std::vector<BackendDetections>& inputs,
+                                       const FusionOptions& options) {
+  struct Member {
+    std::size_t input;
+    const Detection* det;
+  };
+  struct Cluster {
+    std::vector<Member> members;
+    cv::Rect2f box;  // running weighted mean
+    float weight_sum = 0.0f;
+  };
+  // All boxes, best weighted score first, so clusters grow around confident boxes.
+  std::vector<Member> all;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    for (const auto& d : inputs[i].detections) all.push_back({i, &d});
+  }
+  std::stable_sort(all.begin(), all.end(), [&](const Member& a, const Member& b) {
+    return inputs[a.input].weight * a.det->score > inputs[b.input].weight * b.det->score;
+  });
+  std::vector<Cluster> clusters;
+  for (const Member& m : all) {
+    Cluster* best = nullptr;
+    float best_iou = options.iou;
+    for (auto& c : clusters) {
+      const bool same_backend = std::any_of(c.members.begin(), c.members.end(),
+                                            [&](const Member& o) { return o.input == m.input; });
+      if (same_backend) continue;
+      const float iou = box_iou(c.box, m.det->box);
+      if (iou > best_iou) {
+        best_iou = iou;
+        best = &c;
+      }
+    }
+    const float w = std::max(1e-3f, inputs[m.input].weight * m.det->score);
+    if (best == nullptr) {
+      clusters.push_back({{m}, m.det->box, w});
+      continue;
+    }
+    const float total = best->weight_sum + w;
+    const cv::Rect2f& b = m.det->box;
+    best->box = {(best->box.x * best->weight_sum + b.x * w) / total,
+                 (best->box.y * best->weight_sum + b.y * w) / total,
+                 (best->box.width * best->weight_sum + b.width * w) / total,
+                 (best->box.height * best->weight_sum + b.height * w) / total};
+    best->weight_sum = total;
+    best->members.push_back(m);
+  }
+  std::vector<Detection> out;
+  for (const auto& c : clusters) {
+    float votes = 0.0f;
+    float miss = 1.0f;
+    for (const Member& m : c.members) {
+      votes += inputs[m.input].weight * m.det->score;
+      miss *= 1.0f - std::clamp(inputs[m.input].weight * m.det->score, 0.0f, 1.0f);
+    }
+    if (votes + 1e-4f < options.min_votes) continue;
+    Detection d;
+    d.box = c.box;
+    d.score = 1.0f - miss;
+    float best_weight = -1.0f;
+    for (const Member& m : c.members) {
+      d.backends.push_back(inputs[m.input].backend);
+      if (m.det->has_landmarks && inputs[m.input].weight > best_weight) {
+        best_weight = inputs[m.input].weight;
+        d.landmarks = m.det->landmarks;
+        d.has_landmarks = true;
+      }
+    }
+    out.push_back(std::move(d));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  return out;
+}
+
+namespace internal {
+
+std::vector<Region> pyramid_regions(cv::Size image, cv::Size input, bool stretch, float min_face,
+                                    float min_face_input, float max_upscale) {
+  std::vector<Region> regions;
+  const auto W = static_cast<float>(image.width);
+  const auto H = static_cast<float>(image.height);
+  const auto iw = static_cast<float>(input.width);
+  const auto ih = static_cast<float>(input.height);
+  if (W <= 0 || H <= 0) return regions;
+  // Level 0: the whole photo.
+  float s0 = 0.0f;
+  if (stretch) {
+    regions.push_back({{0, 0, W, H}, true, {}});
+    s0 = std::min(iw / W, ih / H);
+  } else {
+    s0 = std::min(iw / W, ih / H);
+    regions.push_back({{0, 0, iw / s0, ih / s0}, true, {}});
+  }
+  const float needed = std::min(max_upscale, min_face_input / std::max(1.0f, min_face));
+  float s = s0;
+  while (s < needed * 0.999f) {
+    // One level sees faces from ~min_face_input up to the tile overlap whole,
+    // a range of ~3.5x: step by at most that.
+    const int steps = static_cast<int>(std::ceil(std::log(needed / s) / std::log(3.5f)));
+    s = std::min(needed, s * std::pow(needed / s, 1.0f / static_cast<float>(std::max(1, steps))));
+    const float tw = iw / s;  // tile size in original pixels
+    const float th = ih / s;
+    if (tw >= W && th >= H) {
+      // One tile covers the photo: same as level 0 without stretching.
+      regions.push_back({{0, 0, tw, th}, false, {0, 0, W, H}});
+      continue;
+    }
+    const float overlap = 0.25f;
+    auto positions = [&](float total, float tile) {
+      std::vector<float> p;
+      if (tile >= total) return std::vector<float>{0.0f};
+      const int n = static_cast<int>(std::ceil((total - tile) / (tile * (1.0f - overlap)))) + 1;
+      const float step = (total - tile) / static_cast<float>(n - 1);
+      for (int i = 0; i < n; ++i) p.push_back(static_cast<float>(i) * step);
+      return p;
+    };
+    for (float y : positions(H, th)) {
+      for (float x : positions(W, tw)) {
+        regions.push_back({{x, y, tw, th}, false, {0, 0, W, H}});
+      }
+    }
+  }
+  return regions;
+}
+
+bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
+  if (region.whole) return false;
+  if (std::max(box.width, box.height) > 0.3f * std::min(region.rect.width, region.rect.height))
+    return true;
+  const float margin = 0.01f * std::max(region.rect.width, region.rect.height);
+  const cv::Rect2f& r = region.rect;
+  const cv::Rect2f& img = region.interior;
+  // An edge of the tile that lies inside the photo cuts faces.
+  if (r.x > img.x + 0.5f && box.x <= r.x + margin) return true;
+  if (r.y > img.y + 0.5f && box.y <= r.y + margin) return true;
+  if (r.x + r.width < img.x + img.width - 0.5f && box.x + box.width >= r.x + r.width - margin)
+    return true;
+  if (r.y + r.height < img.y + img.height - 0.5f && box.y + box.height >= r.y + r.height - margin)
+    return true;
+  return false;
+}
+
+cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input) {
+  const double sx = input.width / static_cast<double>(region.width);
+  const double sy = input.height / static_cast<double>(region.height);
+  const int interpolation = (sx < 1.0 && sy < 1.0) ? cv::INTER_AREA : cv::INTER_LINEAR;
+  // The part of the region inside the photo, in whole pixels.
+  const int x0 = std::max(0, static_cast<int>(std::floor(region.x)));
+  const int y0 = std::max(0, static_cast<int>(std::floor(region.y)));
+  const int x1 = std::min(rgb.cols, static_cast<int>(std::ceil(region.x + region.width)));
+  const int y1 = std::min(rgb.rows, static_cast<int>(std::ceil(region.y + region.height)));
+  if (x1 <= x0 || y1 <= y0) return cv::Mat::zeros(input, CV_8UC3);
+  const cv::Rect src(x0, y0, x1 - x0, y1 - y0);
+  const int dx = std::clamp(
+      static_cast<int>(std::lround((static_cast<double>(x0) - region.x) * sx)), 0, input.width - 1);
+  const int dy =
+      std::clamp(static_cast<int>(std::lround((static_cast<double>(y0) - region.y) * sy)), 0,
+                 input.height - 1);
+  const int dw = std::clamp(static_cast<int>(std::lround(src.width * sx)), 1, input.width - dx);
+  const int dh = std::clamp(static_cast<int>(std::lround(src.height * sy)), 1, input.height - dy);
+  if (dx == 0 && dy == 0 && dw == input.width && dh == input.height) {
+    cv::Mat out;
+    cv::resize(rgb(src), out, input, 0, 0, interpolation);
+    return out;
+  }
+  cv::Mat out = cv::Mat::zeros(input, CV_8UC3);
+  cv::resize(rgb(src), out(cv::Rect(dx, dy, dw, dh)), cv::Size(dw, dh), 0, 0, interpolation);
+  return out;
+}
+
+namespace {
+
+// Adds landmarks, splits by min size, applies max_faces.
+DetectionResult finish(std::vector<Detection> faces, const Image& image,
+                       const align::LandmarkModel* landmarks, const DetectorOptions& options) {
+  DetectionResult result;
+  std::stable_sort(faces.begin(), faces.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  for (auto& d : faces) {
+    if (landmarks != nullptr) {
+      d.landmarks = landmarks->five_points(image, d.box);
+      d.has_landmarks = true;
+    }
+    if (d.box.width < options.min_face_size) {
+      result.too_small.push_back(std::move(d));
+    } else if (options.max_faces <= 0 ||
+               result.faces.size() < static_cast<std::size_t>(options.max_faces)) {
+      result.faces.push_back(std::move(d));
+    }
+  }
+  return result;
+}
+
+class SingleDetector final : public Detector {
+ public:
+  SingleDetector(std::unique_ptr<internal::Backend> backend,
+                 std::unique_ptr<align::LandmarkModel> landmarks, DetectorOptions options)
+      : backend_(std::move(backend)), landmarks_(std::move(landmarks)), options_(options) {}
+
+  DetectionResult detect(const Image& image) const override {
+    if (image.empty()) return {};
+    return finish(backend_->find(image), image, landmarks_.get(), options_);
+  }
+  std::string_view name() const override { return backend_->name(); }
+
+ private:
+  std::unique_ptr<internal::Backend> backend_;
+  std::unique_ptr<align::LandmarkModel> landmarks_;
+  DetectorOptions options_;
+};
+
+class FusedDetector final : public Detector {
+ public:
+  struct Member {
+    std::unique_ptr<internal::Backend> backend;
+    float weight;
+  };
+  FusedDetector(std::vector<Member> members, std::unique_ptr<align::LandmarkModel> landmarks,
+                DetectorOptions options)
+      : members_(std::move(members)), landmarks_(std::move(landmarks)), options_(options) {}
+
+  DetectionResult detect(const Image& image) const override {
+    if (image.empty()) return {};
+    std::vector<BackendDetections> lists;
+    for (const auto& m : members_) {
+      lists.push_back({std::string(m.backend->name()), m.weight, m.backend->find(image)});
+    }
+    return finish(fuse_detections(lists, {.iou = options_.nms_iou, .min_votes = 0.9f}), image,
+                  landmarks_.get(), options_);
+  }
+  std::string_view name() const override { return "fused"; }
+
+ private:
+  std::vector<Member> members_;
+  std::unique_ptr<align::LandmarkModel> landmarks_;
+  DetectorOptions options_;
+};
+
+}  // namespace
+}  // namespace internal
+
+std::vector<std::string> Detector::names() {
+  return {"ultraface", "blazeface", "blazeface-front", "opencv", "dlib-hog", "fused"};
+}
+
+std::string_view Detector::default_name() { return "ultraface"; }
+
+std::unique_ptr<Detector> Detector::create(std::string_view name, const infer::ModelStore& store,
+                                           const DetectorOptions& options) {
+  if (name == "default") name = default_name();
+  if (!(options.min_face_size >= 0.0f) || options.score_threshold > 1.0f ||
+      !(options.nms_iou > 0.0f && options.nms_iou < 1.0f) || options.threads < 0 ||
+      options.max_faces < 0) {
+    throw UsageError(
+        "bad detector options: need min_face_size >= 0, score_threshold <= 1, 0 < nms_iou < 1, "
+        "threads >= 0, max_faces >= 0");
+  }
+  auto landmarks = options.landmarks ? align::LandmarkModel::create("dlib68", store) : nullptr;
+  using internal::SingleDetector;
+  if (name == "ultraface") {
+    return std::make_unique<SingleDetector>(internal::make_ultraface(store, options),
+                                            std::move(landmarks), options);
+  }
+  if (name == "blazeface" || name == "blazeface-front") {
+    return std::make_unique<SingleDetector>(
+        internal::make_blazeface(store, options, name == "blazeface-front"), std::move(landmarks),
+        options);
+  }
+  if (name == "opencv") {
+    return std::make_unique<SingleDetector>(internal::make_haar(store, options),
+                                            std::move(landmarks), options);
+  }
+  if (name == "dlib-hog") {
+    return std::make_unique<SingleDetector>(internal::make_dlib_hog(options), std::move(landmarks),
+                                            options);
+  }
+  if (name == "fused") {
+    std::vector<internal::FusedDetector::Member> members;
+    members.push_back({internal::make_ultraface(store, options), 1.0f});
+    members.push_back({internal::make_blazeface(store, options, false), 1.0f});
+    members.push_back({internal::make_dlib_hog(options), 0.6f});
+    return std::make_unique<internal::FusedDetector>(std::move(members), std::move(landmarks),
+                                                     options);
+  }
+  std::string known;
+  for (const auto& n : names()) known += (known.empty() ? "" : ", ") + n;
+  throw UsageError("unknown detector '" + std::string(name) + "' (known: " + known + ", default)");
+}
+
+}  // namespace likeness::detect
