@@ -2,8 +2,10 @@
 
 #include <onnxruntime_cxx_api.h>
 #include <onnxruntime_session_options_config_keys.h>
+#include <pthread.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <numeric>
 #include <sstream>
@@ -23,11 +25,59 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
+// Creating ONNX Runtime's environment walks /proc/self/cmdline with a
+// recursive matcher whose depth grows with the command line's length: with a
+// few hundred photo paths on the command line (`likeness detect *.jpg`) it
+// overflows the default 8 MiB main-thread stack. So the environment is made on
+// a helper thread whose stack is sized from the command line (it is only
+// reserved address space; pages are touched as the recursion needs them).
+std::size_t stack_bytes_for_environment() {
+  std::size_t cmdline_bytes = 0;
+  if (std::FILE* file = std::fopen("/proc/self/cmdline", "rb")) {
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) cmdline_bytes += n;
+    std::fclose(file);
+  }
+  // Measured: ~200 bytes of stack per command-line byte; keep a 4x margin.
+  return (std::size_t{16} << 20) + cmdline_bytes * 1024;
+}
+
+struct EnvironmentMaker {
+  Ort::Env* env = nullptr;
+  std::string error;
+};
+
+void* make_environment(void* argument) {
+  auto* maker = static_cast<EnvironmentMaker*>(argument);
+  try {
+    maker->env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "likeness");
+  } catch (const std::exception& e) {
+    maker->error = e.what();
+  }
+  return nullptr;
+}
+
 // ONNX Runtime wants exactly one environment per process; it owns the logging
-// and the (unused here) global thread pools.
+// and the (unused here) global thread pools. Never destroyed: sessions may
+// outlive static destruction order.
 Ort::Env& environment() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "likeness");
-  return env;
+  static Ort::Env* env = [] {
+    EnvironmentMaker maker;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, stack_bytes_for_environment());
+    pthread_t thread;
+    if (pthread_create(&thread, &attributes, make_environment, &maker) == 0) {
+      pthread_join(thread, nullptr);
+    } else {
+      make_environment(&maker);  // no thread available: try on this stack
+    }
+    pthread_attr_destroy(&attributes);
+    if (!maker.env) throw ModelError("cannot start ONNX Runtime: " + maker.error);
+    return maker.env;
+  }();
+  return *env;
 }
 
 TensorInfo describe(const std::string& name, const Ort::TypeInfo& type) {
