@@ -57,8 +57,11 @@ build() {
 }
 
 run_demo() {
+  local demo="${XDG_DATA_HOME:-$HOME/.local/share}/likeness/demo"
   step "Main job: likeness models"
   "$BUILD_DIR/likeness" models
+  step "Main job: likeness detect on the demo photos (drawings in $BUILD_DIR/demo/)"
+  "$BUILD_DIR/likeness" detect "$demo"/sample*.jpg --draw "$BUILD_DIR/demo/"
 }
 
 run_tests() {
