@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -19,6 +18,8 @@ struct GlobalOptions {
 // process exit code through `exit_code`.
 void register_models_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_detect_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_compare_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_embed_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   likeness::cli::register_models_command(app, global, exit_code);
   likeness::cli::register_detect_command(app, global, exit_code);
+  likeness::cli::register_compare_command(app, global, exit_code);
+  likeness::cli::register_embed_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);

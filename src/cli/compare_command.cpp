@@ -1,0 +1,299 @@
+// `likeness compare A B` and `likeness compare --pairs FILE`: are two photos of
+// the same person? Each recognition model gives a cosine similarity and a
+// decision at its threshold (manifest "decision", measured on LFW).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/commands.h"
+#include "likeness/detect/detector.h"
+#include "likeness/embed/embedder.h"
+#include "likeness/infer/model_store.h"
+#include "likeness/io/image.h"
+
+namespace likeness::cli {
+namespace {
+
+struct CompareCommandOptions {
+  std::filesystem::path a, b, pairs;
+  std::string model{embed::Embedder::default_name()};
+  std::string detector{detect::Detector::default_name()};
+  int face_a = -1;
+  int face_b = -1;
+  int threads = 1;
+  bool json = false;
+};
+
+struct Model {
+  std::unique_ptr<embed::Embedder> embedder;
+  std::optional<float> threshold;
+};
+
+// One photo's chosen face, embedded by every model; or why there is none.
+struct PhotoFaces {
+  std::string error;  // empty when ok
+  std::string message;
+  cv::Rect2f box;
+  std::vector<std::optional<embed::Embedding>> embeddings;  // one per model
+};
+
+class Pipeline {
+ public:
+  Pipeline(const GlobalOptions& global, const CompareCommandOptions& options)
+      : store_(infer::ModelStore::open({.models_dir = global.models_dir})) {
+    detect::DetectorOptions det;
+    det.threads = options.threads;
+    detector_ = detect::Detector::create(options.detector, store_, det);
+    std::vector<std::string> names;
+    if (options.model == "all") {
+      names = embed::Embedder::names();
+    } else {
+      names.emplace_back(options.model);
+    }
+    for (const auto& name : names) {
+      Model m;
+      m.embedder = embed::Embedder::create(name, store_, {.threads = options.threads});
+      m.threshold = embed::decision_threshold(store_.spec(m.embedder->name()));
+      models_.push_back(std::move(m));
+    }
+  }
+
+  const std::vector<Model>& models() const { return models_; }
+
+  // face_index < 0: the largest face; otherwise the index into the detector's
+  // list (best score first, as `likeness detect` prints it).
+  PhotoFaces load(const std::filesystem::path& file, int face_index) const {
+    PhotoFaces out;
+    const io::DecodeResult decoded = io::decode_image_file(file);
+    if (!decoded.ok()) {
+      out.error = io::to_string(decoded.error);
+      out.message = decoded.message;
+      return out;
+    }
+    const Image& image = decoded.value->image;
+    const detect::DetectionResult found = detector_->detect(image);
+    if (found.faces.empty()) {
+      out.error = "no_face";
+      out.message = file.string() + ": no face found";
+      return out;
+    }
+    std::size_t pick = 0;
+    if (face_index >= 0) {
+      if (static_cast<std::size_t>(face_index) >= found.faces.size()) {
+        out.error = "no_such_face";
+        out.message = file.string() + ": face " + std::to_string(face_index) + " requested, " +
+                      std::to_string(found.faces.size()) + " found";
+        return out;
+      }
+      pick = static_cast<std::size_t>(face_index);
+    } else {
+      for (std::size_t i = 1; i < found.faces.size(); ++i) {
+        if (found.faces[i].box.area() > found.faces[pick].box.area()) pick = i;
+      }
+    }
+    out.box = found.faces[pick].box;
+    for (const auto& m : models_)
+      out.embeddings.push_back(m.embedder->embed(image, found.faces[pick]));
+    return out;
+  }
+
+ private:
+  infer::ModelStore store_;
+  std::unique_ptr<detect::Detector> detector_;
+  std::vector<Model> models_;
+};
+
+// The comparison of two loaded photos as JSON ({a, b, same_person, model, scores})
+// or ({a, b, error, message}).
+nlohmann::json compare_json(const Pipeline& pipeline, const std::string& a_name,
+                            const PhotoFaces& a, const std::string& b_name, const PhotoFaces& b) {
+  nlohmann::json out{{"a", a_name}, {"b", b_name}};
+  for (const auto* p : {&a, &b}) {
+    if (!p->error.empty()) {
+      out["error"] = p->error;
+      out["message"] = p->message;
+      return out;
+    }
+  }
+  out["box_a"] = {a.box.x, a.box.y, a.box.width, a.box.height};
+  out["box_b"] = {b.box.x, b.box.y, b.box.width, b.box.height};
+  nlohmann::json scores = nlohmann::json::object();
+  // The final decision is the first (most accurate on LFW) model's that can decide.
+  std::optional<bool> decision;
+  std::string decided_by;
+  const auto& models = pipeline.models();
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::string name(models[i].embedder->name());
+    if (!a.embeddings[i] || !b.embeddings[i]) {
+      scores[name] = {{"error", "not_aligned"}};
+      continue;
+    }
+    const float s = embed::cosine_similarity(*a.embeddings[i], *b.embeddings[i]);
+    nlohmann::json score{{"similarity", s}};
+    if (models[i].threshold) {
+      const bool same = s >= *models[i].threshold;
+      score["threshold"] = *models[i].threshold;
+      score["same_person"] = same;
+      if (!decision) {
+        decision = same;
+        decided_by = name;
+      }
+    } else {
+      score["threshold"] = nullptr;
+      score["same_person"] = nullptr;
+    }
+    scores[name] = score;
+  }
+  out["scores"] = scores;
+  if (decision) {
+    out["same_person"] = *decision;
+    out["decided_by"] = decided_by;
+  } else {
+    out["same_person"] = nullptr;
+    out["error"] = "no_threshold";
+    out["message"] = "no model has a decision threshold in the manifest";
+  }
+  return out;
+}
+
+void print_text(const Pipeline& pipeline, const nlohmann::json& r) {
+  if (r.contains("error") && !r.contains("scores")) {
+    std::cerr << "likeness: " << r["message"].get<std::string>() << '\n';
+    return;
+  }
+  for (const auto& model : pipeline.models()) {  // most accurate first
+    const std::string name(model.embedder->name());
+    const nlohmann::json& s = r["scores"][name];
+    if (s.contains("error")) {
+      std::printf("  %-20s face could not be aligned\n", name.c_str());
+    } else if (s["threshold"].is_null()) {
+      std::printf("  %-20s similarity %.3f (no threshold)\n", name.c_str(),
+                  s["similarity"].get<double>());
+    } else {
+      std::printf("  %-20s similarity %.3f, threshold %.3f: %s\n", name.c_str(),
+                  s["similarity"].get<double>(), s["threshold"].get<double>(),
+                  s["same_person"].get<bool>() ? "same" : "different");
+    }
+  }
+  if (r["same_person"].is_boolean()) {
+    std::printf("%s (decided by %s)\n",
+                r["same_person"].get<bool>() ? "Same person" : "Different people",
+                r["decided_by"].get<std::string>().c_str());
+  }
+}
+
+int run_pairs(const Pipeline& pipeline, const CompareCommandOptions& options) {
+  std::ifstream in(options.pairs);
+  if (!in) {
+    std::cerr << "likeness: cannot read " << options.pairs.string() << '\n';
+    return 1;
+  }
+  // Photos often recur across lines; keep their faces (bounded, simply reset when full).
+  std::map<std::string, PhotoFaces> cache;
+  auto load = [&](const std::string& path) -> const PhotoFaces& {
+    if (cache.size() > 2000) cache.clear();
+    auto it = cache.find(path);
+    if (it == cache.end()) it = cache.emplace(path, pipeline.load(path, -1)).first;
+    return it->second;
+  };
+  int failures = 0;
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    nlohmann::json r;
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos) {
+      r = {{"line", line_number},
+           {"error", "bad_line"},
+           {"message", "line " + std::to_string(line_number) + ": expected pathA<TAB>pathB"}};
+    } else {
+      const std::string a = line.substr(0, tab), b = line.substr(tab + 1);
+      r = compare_json(pipeline, a, load(a), b, load(b));
+    }
+    if (r.contains("error")) ++failures;
+    if (options.json) {
+      std::cout << r.dump() << '\n';
+    } else {
+      std::printf("%s\t%s\t", r.value("a", std::string()).c_str(),
+                  r.value("b", std::string()).c_str());
+      if (r["same_person"].is_boolean()) {
+        std::printf("%s\n", r["same_person"].get<bool>() ? "same" : "different");
+      } else {
+        std::printf("error: %s\n", r.value("message", std::string()).c_str());
+      }
+    }
+    std::cout.flush();
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+int run_compare(const GlobalOptions& global, const CompareCommandOptions& options) {
+  const bool have_pair = !options.a.empty() && !options.b.empty();
+  if (options.pairs.empty() == !have_pair) {
+    std::cerr << "likeness compare: give either two photos or --pairs FILE\n";
+    return 2;
+  }
+  const Pipeline pipeline(global, options);
+  if (!options.pairs.empty()) return run_pairs(pipeline, options);
+  const nlohmann::json r =
+      compare_json(pipeline, options.a.string(), pipeline.load(options.a, options.face_a),
+                   options.b.string(), pipeline.load(options.b, options.face_b));
+  if (options.json) {
+    std::cout << r.dump(1) << '\n';
+  } else {
+    print_text(pipeline, r);
+  }
+  if (r.contains("error")) {
+    if (options.json || r.contains("scores"))
+      std::cerr << "likeness: " << r["message"].get<std::string>() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_compare_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  auto options = std::make_shared<CompareCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "compare",
+      "Are two photos of the same person? Compares the largest face of each (or the faces "
+      "chosen with --face-a/--face-b) and prints each model's cosine similarity and decision "
+      "at the model's threshold (measured on LFW, see docs/recognition.md). Exit code 1 when "
+      "a photo cannot be read or has no face.");
+  cmd->add_option("a", options->a, "First photo");
+  cmd->add_option("b", options->b, "Second photo");
+  cmd->add_option("--pairs", options->pairs,
+                  "File of pathA<TAB>pathB lines: compares each pair (models loaded once) and "
+                  "prints one result per line in input order; a bad line or photo gives an "
+                  "error result and the run continues (exit code 1 if any failed)");
+  std::string names;
+  for (const auto& n : embed::Embedder::names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--model,-m", options->model,
+                  "Recognition model: " + names +
+                      ", or all (the final decision is then the most accurate model's, in "
+                      "that order)")
+      ->capture_default_str();
+  cmd->add_option("--detector,-d", options->detector, "Detector backend")->capture_default_str();
+  cmd->add_option("--face-a", options->face_a,
+                  "Face of the first photo, as numbered by `likeness detect` (0 = first; "
+                  "default: the largest face)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--face-b", options->face_b, "Face of the second photo (as --face-a)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", options->threads, "Inference threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", options->json,
+                "JSON output: {a, b, same_person, decided_by, box_a, box_b, scores: {MODEL: "
+                "{similarity, threshold, same_person}}} or {a, b, error, message}; with "
+                "--pairs one such object per line");
+  cmd->callback([options, &global, &exit_code] { exit_code = run_compare(global, *options); });
+}
+
+}  // namespace likeness::cli
