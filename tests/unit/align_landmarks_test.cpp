@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "likeness/align/landmarks.h"
+#include "likeness/detect/detector.h"
+#include "likeness/io/image.h"
+#include "support/test_env.h"
+
+namespace likeness::align {
+namespace {
+
+// The 68-point model's trees were trained from dlib HOG boxes. Started from a
+// box placed differently (another detector's convention, or a detector that
+// is off on this face), its points drift; the model therefore re-fits its
+// box to its own first answer and runs again. Here: the HOG box shifted by
+// 12% of its side and enlarged 15% must give nearly the HOG box's points.
+TEST(LandmarkModel, PointsDoNotDependMuchOnWhereTheBoxStarts) {
+  LIKENESS_REQUIRE_DATASET("lfw");
+  const auto store = infer::ModelStore::open();
+  const auto model = LandmarkModel::create("dlib68", store);
+  const auto hog = detect::Detector::create("dlib-hog", store, {.landmarks = false});
+  const auto lfw = likeness::testing::datasets_dir() / "lfw" / "images";
+  const char* people[] = {
+      "Aaron_Eckhart", "Colin_Powell",      "George_W_Bush", "Gloria_Macapagal_Arroyo",
+      "Hugo_Chavez",   "Jennifer_Capriati", "Laura_Bush",    "Serena_Williams",
+      "Tony_Blair",    "Vladimir_Putin"};
+  double total_error = 0;
+  double worst_error = 0;
+  int faces = 0;
+  for (const char* person : people) {
+    const auto path = lfw / person / (std::string(person) + "_0001.jpg");
+    const auto decoded = io::decode_image_file(path);
+    ASSERT_TRUE(decoded.ok()) << decoded.message;
+    const Image& image = decoded.value->image;
+    const auto found = hog->detect(image);
+    if (found.faces.empty()) continue;
+    const cv::Rect2f box = found.faces[0].box;
+    const auto reference = model->five_points(image, box);
+    const cv::Rect2f moved(box.x + 0.12f * box.width, box.y - 0.12f * box.height, box.width * 1.15f,
+                           box.height * 1.15f);
+    const auto shifted = model->five_points(image, moved);
+    double error = 0;
+    for (int i = 0; i < 5; ++i) error += cv::norm(reference[i] - shifted[i]) / 5.0;
+    // In units of the eye distance, so that the bound does not depend on face size.
+    error /= cv::norm(reference[0] - reference[1]);
+    total_error += error;
+    worst_error = std::max(worst_error, error);
+    ++faces;
+  }
+  ASSERT_GE(faces, 8);
+  const double mean_error = total_error / faces;
+  std::cout << "[          ] mean point error " << mean_error << ", worst " << worst_error
+            << " (eye distances)\n";
+  // Measured: 0.008 with the re-fit, 0.226 without it.
+  EXPECT_LT(mean_error, 0.05);
+}
+
+}  // namespace
+}  // namespace likeness::align
