@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace likeness::cli {
 
@@ -23,5 +25,8 @@ void register_embed_command(CLI::App& app, const GlobalOptions& global, int& exi
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);
+
+// "a, b, c": for help texts that list the names an option accepts.
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
 
 }  // namespace likeness::cli

@@ -272,8 +272,7 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
                   "File of pathA<TAB>pathB lines: compares each pair (models loaded once) and "
                   "prints one result per line in input order; a bad line or photo gives an "
                   "error result and the run continues (exit code 1 if any failed)");
-  std::string names;
-  for (const auto& n : embed::Embedder::names()) names += (names.empty() ? "" : ", ") + n;
+  const std::string names = join(embed::Embedder::names());
   cmd->add_option("--model,-m", options->model,
                   "Recognition model: " + names +
                       ", or all (the final decision is then the most accurate model's, in "

@@ -177,8 +177,7 @@ void register_detect_command(CLI::App& app, const GlobalOptions& global, int& ex
       "and right mouth corner; left = image left). A photo that cannot be read is reported and "
       "skipped; the exit code is 1 if any failed.");
   cmd->add_option("images", options->inputs, "Photo files (JPEG, PNG, BMP, WEBP)")->required();
-  std::string names;
-  for (const auto& n : detect::Detector::names()) names += (names.empty() ? "" : ", ") + n;
+  const std::string names = join(detect::Detector::names());
   cmd->add_option("--detector,-d", options->detector,
                   "Detector backend: " + names +
                       " (default: " + std::string(detect::Detector::default_name()) + ")")

@@ -93,8 +93,7 @@ void register_embed_command(CLI::App& app, const GlobalOptions& global, int& exi
       "Identity vectors (L2-normalised embeddings) of every face in photos. Vectors of "
       "different models are not comparable. Exit code 1 if a photo cannot be read.");
   cmd->add_option("images", options->inputs, "Photo files (JPEG, PNG, BMP, WEBP)")->required();
-  std::string names;
-  for (const auto& n : embed::Embedder::names()) names += (names.empty() ? "" : ", ") + n;
+  const std::string names = join(embed::Embedder::names());
   cmd->add_option("--model,-m", options->model, "Recognition model: " + names + ", or all")
       ->capture_default_str();
   cmd->add_option("--detector,-d", options->detector, "Detector backend")->capture_default_str();

@@ -22,6 +22,15 @@ std::string format_bytes(std::uintmax_t bytes) {
   return text;
 }
 
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
 namespace {
 
 struct ModelsOptions {
