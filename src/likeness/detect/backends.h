@@ -62,4 +62,14 @@ cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input
 // tile is usually a part of such a face).
 bool reject_in_tile(const cv::Rect2f& box, const Region& region);
 
+// The tiling loop every fixed-input backend shares: runs `find_in` on each
+// region (it returns boxes in original pixels with scores), drops degenerate
+// boxes and boxes cut by a tile edge, suppresses duplicates within each
+// region and then across regions, and finally maps the boxes to the common
+// convention (unless options.raw_boxes) and labels them with `backend`.
+std::vector<Detection> detect_over_regions(
+    const std::vector<Region>& regions,
+    const std::function<std::vector<Detection>(const Region&)>& find_in,
+    const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options);
+
 }  // namespace likeness::detect::internal

@@ -183,6 +183,27 @@ bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
   return false;
 }
 
+std::vector<Detection> detect_over_regions(
+    const std::vector<Region>& regions,
+    const std::function<std::vector<Detection>(const Region&)>& find_in,
+    const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options) {
+  std::vector<Detection> found;
+  for (const Region& region : regions) {
+    std::vector<Detection> here = find_in(region);
+    std::erase_if(here, [&](const Detection& d) {
+      return d.box.width <= 1.0f || d.box.height <= 1.0f || reject_in_tile(d.box, region);
+    });
+    here = non_max_suppression(std::move(here), options.nms_iou);
+    found.insert(found.end(), here.begin(), here.end());
+  }
+  found = non_max_suppression(std::move(found), options.nms_iou);
+  for (auto& d : found) {
+    if (!options.raw_boxes) d.box = calibration.apply(d.box);
+    d.backends = {std::string(backend)};
+  }
+  return found;
+}
+
 cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input) {
   const double sx = input.width / static_cast<double>(region.width);
   const double sy = input.height / static_cast<double>(region.height);

@@ -53,10 +53,9 @@ class UltraFace final : public Backend {
 
   std::vector<Detection> find(const Image& image) const override {
     const cv::Size input(320, 240);
-    std::vector<Detection> found;
     const auto regions = pyramid_regions(image.rgb.size(), input, /*stretch=*/true,
                                          options_.min_face_size, 16.0f, 3.0f);
-    for (const Region& region : regions) {
+    auto find_in = [&](const Region& region) {
       const cv::Mat pixels = crop_resize(image.rgb, region.rect, input);
       const auto out = session_->run({to_tensor(pixels, true, 127.0f, 128.0f)});
       const std::vector<float>& scores = out[0].data;
@@ -71,19 +70,12 @@ class UltraFace final : public Backend {
         d.box = {region.rect.x + b[0] * region.rect.width,
                  region.rect.y + b[1] * region.rect.height, (b[2] - b[0]) * region.rect.width,
                  (b[3] - b[1]) * region.rect.height};
-        if (d.box.width <= 1.0f || d.box.height <= 1.0f || reject_in_tile(d.box, region)) continue;
         d.score = score;
         here.push_back(std::move(d));
       }
-      here = non_max_suppression(std::move(here), options_.nms_iou);
-      found.insert(found.end(), here.begin(), here.end());
-    }
-    found = non_max_suppression(std::move(found), options_.nms_iou);
-    for (auto& d : found) {
-      if (!options_.raw_boxes) d.box = kUltraFaceCalibration.apply(d.box);
-      d.backends = {"ultraface"};
-    }
-    return found;
+      return here;
+    };
+    return detect_over_regions(regions, find_in, kUltraFaceCalibration, name(), options_);
   }
   std::string_view name() const override { return "ultraface"; }
 
@@ -121,12 +113,11 @@ class BlazeFace final : public Backend {
   std::vector<Detection> find(const Image& image) const override {
     const cv::Size input(size_, size_);
     const auto fsize = static_cast<float>(size_);
-    std::vector<Detection> found;
     const auto regions = pyramid_regions(image.rgb.size(), input, /*stretch=*/false,
                                          options_.min_face_size, front_ ? 20.0f : 24.0f, 3.0f);
     const std::vector<std::string> names = {"Identity:0", "Identity_1:0", "Identity_2:0",
                                             "Identity_3:0"};
-    for (const Region& region : regions) {
+    auto find_in = [&](const Region& region) {
       const cv::Mat pixels = crop_resize(image.rgb, region.rect, input);
       const auto out = session_->run({to_tensor(pixels, false, 127.5f, 127.5f)}, names);
       std::vector<Detection> here;
@@ -148,21 +139,13 @@ class BlazeFace final : public Backend {
           d.box = {region.rect.x + (cx - w / 2) * region.rect.width,
                    region.rect.y + (cy - h / 2) * region.rect.height, w * region.rect.width,
                    h * region.rect.height};
-          if (d.box.width <= 1.0f || d.box.height <= 1.0f || reject_in_tile(d.box, region))
-            continue;
           d.score = score;
           here.push_back(std::move(d));
         }
       }
-      here = non_max_suppression(std::move(here), options_.nms_iou);
-      found.insert(found.end(), here.begin(), here.end());
-    }
-    found = non_max_suppression(std::move(found), options_.nms_iou);
-    for (auto& d : found) {
-      if (!options_.raw_boxes) d.box = kBlazeFaceCalibration.apply(d.box);
-      d.backends = {std::string(name())};
-    }
-    return found;
+      return here;
+    };
+    return detect_over_regions(regions, find_in, kBlazeFaceCalibration, name(), options_);
   }
   std::string_view name() const override { return front_ ? "blazeface-front" : "blazeface"; }
 
