@@ -309,6 +309,7 @@ int main(int argc, char** argv) {
   fs::path models_dir;
   std::string models_text = "faceplugin_feature,dlib_resnet,mobilefacenet,faceres,mobileface";
   std::string detector_name = "default";
+  std::string landmark_name = detect::DetectorOptions{}.landmark_model;
   int limit_pairs = 0;
   int threads = 2;
   int time_faces = 50;
@@ -317,6 +318,7 @@ int main(int argc, char** argv) {
   app.add_option("lfw", lfw, "LFW folder (images/ and pairs.txt)");
   app.add_option("--models", models_text, "Comma-separated NAME[:CHANNELS[:NORMALIZATION[:ZOOM]]]");
   app.add_option("--detector", detector_name, "Detector backend");
+  app.add_option("--landmarks", landmark_name, "Landmark model (faceplugin68, dlib68)");
   app.add_option("--limit-pairs", limit_pairs, "Use only the first N pairs (600 per fold)");
   app.add_option("--threads", threads, "Worker threads (each runs single-threaded models)");
   app.add_option("--time-faces", time_faces, "Faces timed per model (single thread, median)");
@@ -348,8 +350,10 @@ int main(int argc, char** argv) {
     // Detection.
     detect::DetectorOptions det_options;
     det_options.threads = 1;
+    det_options.landmark_model = landmark_name;
     const auto detector = detect::Detector::create(detector_name, store, det_options);
     std::string det_key = std::string(detector->name());
+    det_key += "_" + landmark_name;
     std::unique_ptr<align::LandmarkModel> landmark_model;
     if (landmark_upscale != 1.0f) {
       landmark_model = align::LandmarkModel::create("dlib68", store);

@@ -23,6 +23,7 @@ struct DetectCommandOptions {
   int threads = 1;
   bool json = false;
   bool no_landmarks = false;
+  std::string landmark_model = detect::DetectorOptions{}.landmark_model;
   bool raw_boxes = false;
   std::filesystem::path draw;
 };
@@ -88,6 +89,7 @@ int run_detect(const GlobalOptions& global, const DetectCommandOptions& options)
   detector_options.max_faces = options.max_faces;
   detector_options.threads = options.threads;
   detector_options.landmarks = !options.no_landmarks;
+  detector_options.landmark_model = options.landmark_model;
   detector_options.raw_boxes = options.raw_boxes;
   const auto detector = detect::Detector::create(options.detector, store, detector_options);
 
@@ -198,6 +200,10 @@ void register_detect_command(CLI::App& app, const GlobalOptions& global, int& ex
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-landmarks", options->no_landmarks,
                 "Skip the 68-point landmark model (faster; no landmarks in the output)");
+  cmd->add_option("--landmarks", options->landmark_model,
+                  "Landmark model: dlib68 (dlib's 68-point cascade) or faceplugin68 (FacePlugin's "
+                  "64-px CNN)")
+      ->capture_default_str();
   cmd->add_flag("--raw-boxes", options->raw_boxes,
                 "Report each backend's own box instead of the common calibrated convention (for "
                 "calibration; landmarks are then unreliable)");

@@ -58,5 +58,47 @@ TEST(LandmarkModel, PointsDoNotDependMuchOnWhereTheBoxStarts) {
   EXPECT_LT(mean_error, 0.05);
 }
 
+// FacePlugin's 64-px CNN, the default landmark model: on LFW faces found by
+// the default detector its five points must agree with dlib's 68-point
+// cascade (an independent model) to a small fraction of the eye distance,
+// and lie where a face's points lie (eyes above nose above mouth, inside the
+// box). Decoding bugs (x/y swapped, box vs crop, wrong scaling) give errors
+// of a whole eye distance or more.
+TEST(LandmarkModel, FacePluginAgreesWithDlibOnLfw) {
+  LIKENESS_REQUIRE_DATASET("lfw");
+  const auto store = infer::ModelStore::open();
+  const auto faceplugin = LandmarkModel::create("faceplugin68", store);
+  const auto dlib = LandmarkModel::create("dlib68", store);
+  const auto detector = detect::Detector::create("ultraface", store, {.landmarks = false});
+  const auto lfw = likeness::testing::datasets_dir() / "lfw" / "images";
+  const char* people[] = {"Aaron_Eckhart", "Colin_Powell", "George_W_Bush", "Hugo_Chavez",
+                          "Laura_Bush",    "Tony_Blair",   "Vladimir_Putin", "Serena_Williams"};
+  double total_error = 0;
+  int faces = 0;
+  for (const char* person : people) {
+    const auto path = lfw / person / (std::string(person) + "_0001.jpg");
+    const auto decoded = io::decode_image_file(path);
+    ASSERT_TRUE(decoded.ok()) << decoded.message;
+    const Image& image = decoded.value->image;
+    const auto found = detector->detect(image);
+    ASSERT_FALSE(found.faces.empty()) << path;
+    const cv::Rect2f box = found.faces[0].box;
+    const auto ours = faceplugin->five_points(image, box);
+    const auto theirs = dlib->five_points(image, box);
+    EXPECT_EQ(faceplugin->points(image, box).size(), 68u) << path;
+    EXPECT_LT(ours[0].x, ours[1].x) << path;
+    EXPECT_LT(std::max(ours[0].y, ours[1].y), ours[2].y) << path;
+    EXPECT_LT(ours[2].y, std::min(ours[3].y, ours[4].y)) << path;
+    for (const auto& p : ours) EXPECT_TRUE(box.contains(p)) << path;
+    double error = 0;
+    for (int i = 0; i < 5; ++i) error += cv::norm(ours[i] - theirs[i]) / 5.0;
+    total_error += error / cv::norm(theirs[0] - theirs[1]);
+    ++faces;
+  }
+  const double mean_error = total_error / faces;
+  std::cout << "[          ] mean distance to dlib68 " << mean_error << " eye distances\n";
+  EXPECT_LT(mean_error, 0.1);
+}
+
 }  // namespace
 }  // namespace likeness::align

@@ -53,9 +53,6 @@ struct Region {
 std::vector<Region> pyramid_regions(cv::Size image, cv::Size input, bool stretch, float min_face,
                                     float min_face_input, float max_upscale);
 
-// Crops region (padding with zeros outside the image) and resizes to `input`.
-cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input);
-
 // True when a box (original pixels) found in a tile must be dropped: it
 // touches a tile edge inside the photo (a cut face), or it is larger than the
 // tile overlap (a big face is found whole by a coarser level; a big box in a
@@ -63,13 +60,18 @@ cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input
 bool reject_in_tile(const cv::Rect2f& box, const Region& region);
 
 // The tiling loop every fixed-input backend shares: runs `find_in` on each
-// region (it returns boxes in original pixels with scores), drops degenerate
+// region with that region's model input (`input`-sized RGB pixels) and the
+// region as finally used (snapped to whole pixels of its pyramid level, so
+// that boxes map back exactly); find_in returns boxes in original pixels with
+// scores. The photo is resized once per pyramid level and the tiles are crops
+// of that level (resizing each tile from the full photo cost several times
+// more, docs/detection.md). Then it drops degenerate
 // boxes and boxes cut by a tile edge, suppresses duplicates within each
 // region and then across regions, and finally maps the boxes to the common
 // convention (unless options.raw_boxes) and labels them with `backend`.
 std::vector<Detection> detect_over_regions(
-    const std::vector<Region>& regions,
-    const std::function<std::vector<Detection>(const Region&)>& find_in,
+    const cv::Mat& rgb, cv::Size input, const std::vector<Region>& regions,
+    const std::function<std::vector<Detection>(const Region&, const cv::Mat&)>& find_in,
     const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options);
 
 }  // namespace likeness::detect::internal

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <opencv2/imgproc.hpp>
 #include <string>
 
@@ -183,13 +184,93 @@ bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
   return false;
 }
 
+namespace {
+
+// The photo resized to each pyramid level, built on first use from the
+// finest level already built (regions arrive coarse to fine, so the first
+// level is resized from the photo itself).
+class LevelImages {
+ public:
+  LevelImages(const cv::Mat& rgb, cv::Size input) : rgb_(rgb), input_(input) {}
+
+  // The model input for `region` and the region snapped to its level's pixels.
+  std::pair<cv::Mat, Region> view(const Region& region) {
+    const double sx = input_.width / static_cast<double>(region.rect.width);
+    const double sy = input_.height / static_cast<double>(region.rect.height);
+    const cv::Size size(std::max(1, static_cast<int>(std::lround(rgb_.cols * sx))),
+                        std::max(1, static_cast<int>(std::lround(rgb_.rows * sy))));
+    const cv::Mat& level = level_of(size);
+    // Exact scale of the level image, then the tile origin in its pixels.
+    const double ax = size.width / static_cast<double>(rgb_.cols);
+    const double ay = size.height / static_cast<double>(rgb_.rows);
+    const int ox = static_cast<int>(std::lround(region.rect.x * ax));
+    const int oy = static_cast<int>(std::lround(region.rect.y * ay));
+    Region snapped = region;
+    snapped.rect =
+        cv::Rect2f(static_cast<float>(ox / ax), static_cast<float>(oy / ay),
+                   static_cast<float>(input_.width / ax), static_cast<float>(input_.height / ay));
+    const cv::Rect tile(ox, oy, input_.width, input_.height);
+    const cv::Rect inside = tile & cv::Rect(0, 0, level.cols, level.rows);
+    if (inside == tile) return {level(tile), snapped};
+    cv::Mat padded = cv::Mat::zeros(input_, CV_8UC3);
+    if (!inside.empty()) level(inside).copyTo(padded(inside - tile.tl()));
+    return {padded, snapped};
+  }
+
+ private:
+  const cv::Mat& level_of(cv::Size size) {
+    for (const auto& [s, m] : levels_) {
+      if (s == size) return m;
+    }
+    // Resize from the smallest built level that is still larger (fewer
+    // source pixels, same result as from the photo within rounding).
+    const cv::Mat* source = &rgb_;
+    for (const auto& [s, m] : levels_) {
+      if (s.width >= size.width && s.height >= size.height && s.area() < source->size().area()) {
+        source = &m;
+      }
+    }
+    // Halve with pyrDown (Gaussian, anti-aliased, fast at any size) while the
+    // level is at most half the source, then bilinear for the last factor
+    // below 2. INTER_AREA at non-integer ratios gave the same detections at
+    // several times the cost (docs/detection.md).
+    cv::Mat out = *source;
+    while (out.cols >= 2 * size.width && out.rows >= 2 * size.height) {
+      cv::Mat half;
+      cv::pyrDown(out, half);
+      out = half;
+    }
+    if (out.size() != size) {
+      cv::Mat resized;
+      cv::resize(out, resized, size, 0, 0, cv::INTER_LINEAR);
+      out = resized;
+    }
+    levels_.emplace_back(size, std::move(out));
+    return levels_.back().second;
+  }
+
+  const cv::Mat& rgb_;
+  cv::Size input_;
+  std::deque<std::pair<cv::Size, cv::Mat>> levels_;  // deque: references stay valid
+};
+
+}  // namespace
+
 std::vector<Detection> detect_over_regions(
-    const std::vector<Region>& regions,
-    const std::function<std::vector<Detection>(const Region&)>& find_in,
+    const cv::Mat& rgb, cv::Size input, const std::vector<Region>& regions,
+    const std::function<std::vector<Detection>(const Region&, const cv::Mat&)>& find_in,
     const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options) {
   std::vector<Detection> found;
-  for (const Region& region : regions) {
-    std::vector<Detection> here = find_in(region);
+  // Fine levels first so coarse ones are resized from them.
+  std::vector<const Region*> order;
+  for (const Region& region : regions) order.push_back(&region);
+  std::stable_sort(order.begin(), order.end(), [](const Region* a, const Region* b) {
+    return a->rect.area() < b->rect.area();
+  });
+  LevelImages levels(rgb, input);
+  for (const Region* original : order) {
+    const auto [pixels, region] = levels.view(*original);
+    std::vector<Detection> here = find_in(region, pixels);
     std::erase_if(here, [&](const Detection& d) {
       return d.box.width <= 1.0f || d.box.height <= 1.0f || reject_in_tile(d.box, region);
     });
@@ -202,34 +283,6 @@ std::vector<Detection> detect_over_regions(
     d.backends = {std::string(backend)};
   }
   return found;
-}
-
-cv::Mat crop_resize(const cv::Mat& rgb, const cv::Rect2f& region, cv::Size input) {
-  const double sx = input.width / static_cast<double>(region.width);
-  const double sy = input.height / static_cast<double>(region.height);
-  const int interpolation = (sx < 1.0 && sy < 1.0) ? cv::INTER_AREA : cv::INTER_LINEAR;
-  // The part of the region inside the photo, in whole pixels.
-  const int x0 = std::max(0, static_cast<int>(std::floor(region.x)));
-  const int y0 = std::max(0, static_cast<int>(std::floor(region.y)));
-  const int x1 = std::min(rgb.cols, static_cast<int>(std::ceil(region.x + region.width)));
-  const int y1 = std::min(rgb.rows, static_cast<int>(std::ceil(region.y + region.height)));
-  if (x1 <= x0 || y1 <= y0) return cv::Mat::zeros(input, CV_8UC3);
-  const cv::Rect src(x0, y0, x1 - x0, y1 - y0);
-  const int dx = std::clamp(
-      static_cast<int>(std::lround((static_cast<double>(x0) - region.x) * sx)), 0, input.width - 1);
-  const int dy =
-      std::clamp(static_cast<int>(std::lround((static_cast<double>(y0) - region.y) * sy)), 0,
-                 input.height - 1);
-  const int dw = std::clamp(static_cast<int>(std::lround(src.width * sx)), 1, input.width - dx);
-  const int dh = std::clamp(static_cast<int>(std::lround(src.height * sy)), 1, input.height - dy);
-  if (dx == 0 && dy == 0 && dw == input.width && dh == input.height) {
-    cv::Mat out;
-    cv::resize(rgb(src), out, input, 0, 0, interpolation);
-    return out;
-  }
-  cv::Mat out = cv::Mat::zeros(input, CV_8UC3);
-  cv::resize(rgb(src), out(cv::Rect(dx, dy, dw, dh)), cv::Size(dw, dh), 0, 0, interpolation);
-  return out;
 }
 
 namespace {
@@ -319,7 +372,8 @@ std::unique_ptr<Detector> Detector::create(std::string_view name, const infer::M
         "bad detector options: need min_face_size >= 0, score_threshold <= 1, 0 < nms_iou < 1, "
         "threads >= 0, max_faces >= 0");
   }
-  auto landmarks = options.landmarks ? align::LandmarkModel::create("dlib68", store) : nullptr;
+  auto landmarks =
+      options.landmarks ? align::LandmarkModel::create(options.landmark_model, store) : nullptr;
   using internal::SingleDetector;
   if (name == "ultraface") {
     return std::make_unique<SingleDetector>(internal::make_ultraface(store, options),

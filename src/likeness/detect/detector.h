@@ -83,6 +83,9 @@ struct DetectorOptions {
   // backend, so that all landmarks follow one definition). false leaves
   // has_landmarks false.
   bool landmarks = true;
+  // Which landmark model fills them (align::LandmarkModel::create names):
+  // "dlib68" or "faceplugin68".
+  std::string landmark_model = "faceplugin68";
   // For calibration only: report each backend's own box instead of the
   // calibrated common convention.
   bool raw_boxes = false;

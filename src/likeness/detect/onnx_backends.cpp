@@ -55,8 +55,7 @@ class UltraFace final : public Backend {
     const cv::Size input(320, 240);
     const auto regions = pyramid_regions(image.rgb.size(), input, /*stretch=*/true,
                                          options_.min_face_size, 16.0f, 3.0f);
-    auto find_in = [&](const Region& region) {
-      const cv::Mat pixels = crop_resize(image.rgb, region.rect, input);
+    auto find_in = [&](const Region& region, const cv::Mat& pixels) {
       const auto out = session_->run({to_tensor(pixels, true, 127.0f, 128.0f)});
       const std::vector<float>& scores = out[0].data;
       const std::vector<float>& boxes = out[1].data;
@@ -75,7 +74,8 @@ class UltraFace final : public Backend {
       }
       return here;
     };
-    return detect_over_regions(regions, find_in, kUltraFaceCalibration, name(), options_);
+    return detect_over_regions(image.rgb, input, regions, find_in, kUltraFaceCalibration, name(),
+                               options_);
   }
   std::string_view name() const override { return "ultraface"; }
 
@@ -117,8 +117,7 @@ class BlazeFace final : public Backend {
                                          options_.min_face_size, front_ ? 20.0f : 24.0f, 3.0f);
     const std::vector<std::string> names = {"Identity:0", "Identity_1:0", "Identity_2:0",
                                             "Identity_3:0"};
-    auto find_in = [&](const Region& region) {
-      const cv::Mat pixels = crop_resize(image.rgb, region.rect, input);
+    auto find_in = [&](const Region& region, const cv::Mat& pixels) {
       const auto out = session_->run({to_tensor(pixels, false, 127.5f, 127.5f)}, names);
       std::vector<Detection> here;
       std::size_t anchor = 0;
@@ -145,7 +144,8 @@ class BlazeFace final : public Backend {
       }
       return here;
     };
-    return detect_over_regions(regions, find_in, kBlazeFaceCalibration, name(), options_);
+    return detect_over_regions(image.rgb, input, regions, find_in, kBlazeFaceCalibration, name(),
+                               options_);
   }
   std::string_view name() const override { return front_ ? "blazeface-front" : "blazeface"; }
 
