@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "likeness/quality/quality.h"
 
 namespace likeness::cli {
 
@@ -28,5 +31,10 @@ std::string format_bytes(std::uintmax_t bytes);
 
 // "a, b, c": for help texts that list the names an option accepts.
 std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
+
+// A face's quality measures as JSON (`detect --json`, `compare --json`):
+// {overall, high, formula, sharpness, contrast, size, pose, exposure,
+//  yaw, pitch, roll (degrees, null without landmarks), raw: {...}}.
+nlohmann::json quality_json(const quality::QualityMeasures& q);
 
 }  // namespace likeness::cli

@@ -10,6 +10,7 @@
 #include "likeness/detect/detector.h"
 #include "likeness/infer/model_store.h"
 #include "likeness/io/image.h"
+#include "likeness/quality/quality.h"
 
 namespace likeness::cli {
 namespace {
@@ -24,14 +25,16 @@ struct DetectCommandOptions {
   bool json = false;
   bool no_landmarks = false;
   std::string landmark_model = detect::DetectorOptions{}.landmark_model;
+  std::string quality_formula = "classic";
   bool raw_boxes = false;
   std::filesystem::path draw;
 };
 
-nlohmann::json face_json(const detect::Detection& d) {
+nlohmann::json face_json(const Image& image, const detect::Detection& d, quality::Formula formula) {
   nlohmann::json face{{"box", {d.box.x, d.box.y, d.box.width, d.box.height}},
                       {"score", d.score},
-                      {"backends", d.backends}};
+                      {"backends", d.backends},
+                      {"quality", quality_json(quality::assess(image, d, {.formula = formula}))}};
   if (d.has_landmarks) {
     nlohmann::json points = nlohmann::json::array();
     for (const auto& p : d.landmarks) points.push_back({p.x, p.y});
@@ -93,6 +96,7 @@ int run_detect(const GlobalOptions& global, const DetectCommandOptions& options)
   detector_options.raw_boxes = options.raw_boxes;
   const auto detector = detect::Detector::create(options.detector, store, detector_options);
 
+  const quality::Formula formula = quality::parse_formula(options.quality_formula);
   int failures = 0;
   nlohmann::json photos = nlohmann::json::array();
   for (std::size_t i = 0; i < options.inputs.size(); ++i) {
@@ -127,8 +131,8 @@ int run_detect(const GlobalOptions& global, const DetectCommandOptions& options)
     if (options.json) {
       nlohmann::json faces = nlohmann::json::array();
       nlohmann::json small = nlohmann::json::array();
-      for (const auto& d : result.faces) faces.push_back(face_json(d));
-      for (const auto& d : result.too_small) small.push_back(face_json(d));
+      for (const auto& d : result.faces) faces.push_back(face_json(image, d, formula));
+      for (const auto& d : result.too_small) small.push_back(face_json(image, d, formula));
       nlohmann::json photo{{"file", file.string()},    {"ok", true}, {"width", image.width()},
                            {"height", image.height()}, {"ms", ms},   {"faces", faces},
                            {"too_small", small}};
@@ -139,10 +143,13 @@ int run_detect(const GlobalOptions& global, const DetectCommandOptions& options)
     std::printf("%s: %zu face(s), %zu too small (< %g px), %.1f ms\n", file.string().c_str(),
                 result.faces.size(), result.too_small.size(), static_cast<double>(options.min_face),
                 ms);
-    auto print = [](const char* kind, const detect::Detection& d) {
-      std::printf("  %s box %.0f,%.0f %.0fx%.0f score %.2f", kind, static_cast<double>(d.box.x),
-                  static_cast<double>(d.box.y), static_cast<double>(d.box.width),
-                  static_cast<double>(d.box.height), static_cast<double>(d.score));
+    auto print = [&](const char* kind, const detect::Detection& d) {
+      const auto q = quality::assess(image, d, {.formula = formula});
+      std::printf("  %s box %.0f,%.0f %.0fx%.0f score %.2f quality %.2f%s", kind,
+                  static_cast<double>(d.box.x), static_cast<double>(d.box.y),
+                  static_cast<double>(d.box.width), static_cast<double>(d.box.height),
+                  static_cast<double>(d.score), static_cast<double>(q.overall),
+                  q.high ? "" : " (low)");
       if (d.has_landmarks) {
         std::printf(" eyes (%.0f,%.0f) (%.0f,%.0f)",
                     static_cast<double>(d.landmarks[detect::kLeftEye].x),
@@ -204,6 +211,11 @@ void register_detect_command(CLI::App& app, const GlobalOptions& global, int& ex
                   "Landmark model: dlib68 (dlib's 68-point cascade) or faceplugin68 (FacePlugin's "
                   "64-px CNN)")
       ->capture_default_str();
+  cmd->add_option("--quality-formula", options->quality_formula,
+                  "Overall quality: classic (mean of sharpness, contrast, size) or full (also "
+                  "pose and exposure); docs/quality.md")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"classic", "full"}));
   cmd->add_flag("--raw-boxes", options->raw_boxes,
                 "Report each backend's own box instead of the common calibrated convention (for "
                 "calibration; landmarks are then unreliable)");

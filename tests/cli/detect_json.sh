@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `likeness detect --json` on an LFW image and a group photo: valid JSON with
-# the expected faces; an unreadable file is reported, the others still
+# the expected faces and their quality measures; an unreadable file is reported, the others still
 # processed, and the exit code is 1. `--draw` writes pictures.
 set -euo pipefail
 likeness=$1
@@ -31,6 +31,14 @@ for face in lfw["faces"] + group["faces"]:
     (lx, ly), (rx, ry), nose, (mlx, mly), (mrx, mry) = face["landmarks"]
     assert lx < rx and max(ly, ry) < min(mly, mry), face
     assert face["backends"], face
+    q = face["quality"]
+    for key in ("overall", "sharpness", "contrast", "size", "pose", "exposure"):
+        assert 0.0 <= q[key] <= 1.0, (key, q)
+    # The classic baseline: overall is the mean of three, high above 0.6.
+    assert q["formula"] == "classic", q
+    assert abs(q["overall"] - (q["sharpness"] + q["contrast"] + q["size"]) / 3) < 1e-5, q
+    assert q["high"] == (q["overall"] > 0.6), q
+    assert -90 <= q["yaw"] <= 90 and abs(q["roll"]) < 45, q
 PY
 
 # A missing file: error line, the other photo still processed, exit 1.
