@@ -24,9 +24,11 @@
 #include <numeric>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "lfw_ensemble.h"
 #include "likeness/align/align.h"
 #include "likeness/align/landmarks.h"
 #include "likeness/core/error.h"
@@ -34,6 +36,8 @@
 #include "likeness/embed/embedder.h"
 #include "likeness/infer/model_store.h"
 #include "likeness/io/image.h"
+#include "likeness/match/verification.h"
+#include "likeness/quality/quality.h"
 
 namespace fs = std::filesystem;
 using namespace likeness;
@@ -159,70 +163,20 @@ struct Metrics {
   }
 };
 
-// The threshold (a midpoint between sorted scores) with the best accuracy on `idx`.
-double best_threshold(const std::vector<double>& s, const std::vector<bool>& same,
-                      const std::vector<std::size_t>& idx) {
-  std::vector<std::size_t> order = idx;
-  std::sort(order.begin(), order.end(), [&](auto x, auto y) { return s[x] < s[y]; });
-  // threshold below everything: all predicted same.
-  long correct = 0;
-  for (auto i : order) correct += same[i];
-  long best = correct;
-  double best_t = s[order.front()] - 1e-6;
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    correct += same[order[k]] ? -1 : 1;  // order[k] now predicted different
-    if (k + 1 < order.size() && s[order[k + 1]] == s[order[k]]) continue;
-    if (correct > best) {
-      best = correct;
-      best_t = k + 1 < order.size() ? (s[order[k]] + s[order[k + 1]]) / 2 : s[order[k]] + 1e-6;
-    }
-  }
-  return best_t;
-}
-
 Metrics evaluate(const std::vector<double>& s, const std::vector<Pair>& pairs) {
+  std::vector<int> labels, folds;
+  for (const auto& p : pairs) {
+    labels.push_back(p.same ? 1 : 0);
+    folds.push_back(p.fold);
+  }
+  const auto ten_fold = match::ten_fold_accuracy(s, labels, folds);
+  const auto split = match::split_by_label(s, labels);
   Metrics m;
-  std::vector<bool> same(pairs.size());
-  int folds = 0;
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    same[i] = pairs[i].same;
-    folds = std::max(folds, pairs[i].fold + 1);
-  }
-  std::vector<double> accs;
-  for (int f = 0; f < folds; ++f) {
-    std::vector<std::size_t> train, test;
-    for (std::size_t i = 0; i < pairs.size(); ++i) (pairs[i].fold == f ? test : train).push_back(i);
-    if (test.empty()) continue;
-    if (train.empty()) train = test;  // a single fold: report the optimistic figure
-    const double t = best_threshold(s, same, train);
-    long correct = 0;
-    for (auto i : test) correct += (s[i] >= t) == same[i];
-    accs.push_back(static_cast<double>(correct) / static_cast<double>(test.size()));
-    m.threshold_mean += t;
-  }
-  m.threshold_mean /= static_cast<double>(accs.size());
-  m.acc_mean = std::accumulate(accs.begin(), accs.end(), 0.0) / static_cast<double>(accs.size());
-  for (double a : accs) m.acc_std += (a - m.acc_mean) * (a - m.acc_mean);
-  m.acc_std = std::sqrt(m.acc_std / static_cast<double>(accs.size()));
-
-  std::vector<double> pos, neg;
-  for (std::size_t i = 0; i < s.size(); ++i) (same[i] ? pos : neg).push_back(s[i]);
-  std::sort(neg.begin(), neg.end(), std::greater<>());
-  // Largest number of negatives allowed above the threshold at FAR <= 1e-3.
-  const auto allowed = static_cast<std::size_t>(std::floor(1e-3 * static_cast<double>(neg.size())));
-  const double t = allowed < neg.size() ? neg[allowed] : -1e30;
-  long above = 0;
-  for (double p : pos) above += p > t;
-  m.tar_at_far = static_cast<double>(above) / static_cast<double>(pos.size());
-  // AUC = P(pos > neg), ties count half.
-  std::sort(neg.begin(), neg.end());
-  double wins = 0;
-  for (double p : pos) {
-    const auto lo = std::lower_bound(neg.begin(), neg.end(), p);
-    const auto hi = std::upper_bound(neg.begin(), neg.end(), p);
-    wins += static_cast<double>(lo - neg.begin()) + 0.5 * static_cast<double>(hi - lo);
-  }
-  m.auc = wins / (static_cast<double>(pos.size()) * static_cast<double>(neg.size()));
+  m.acc_mean = ten_fold.accuracy_mean;
+  m.acc_std = ten_fold.accuracy_std;
+  m.threshold_mean = ten_fold.threshold_mean;
+  m.tar_at_far = match::tar_at_far(split.positive, split.negative, 1e-3);
+  m.auc = match::roc_auc(split.positive, split.negative);
   return m;
 }
 
@@ -299,6 +253,51 @@ std::vector<float> summed(const Views& v) {
   return out;
 }
 
+// Overall quality of each image's face under the classic and the full
+// formula; cached (path, classic, full per line).
+std::pair<std::vector<float>, std::vector<float>> image_quality(
+    const fs::path& file, const fs::path& lfw, const std::vector<std::string>& images,
+    const std::map<std::string, FaceRecord>& records, const detect::Detection& fallback,
+    int threads) {
+  std::map<std::string, std::pair<float, float>> cached;
+  {
+    std::ifstream in(file);
+    std::string path;
+    float classic = 0, full = 0;
+    while (in >> path >> classic >> full) cached[path] = {classic, full};
+  }
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    if (!cached.count(images[i])) todo.push_back(i);
+  }
+  std::cerr << "quality of " << todo.size() << " faces\n";
+  {
+    std::ofstream out(file, std::ios::app);
+    std::mutex lock;
+    parallel_for(todo.size(), threads, [&](std::size_t k, int) {
+      const std::string& path = images[todo[k]];
+      const auto decoded = io::decode_image_file(lfw / "images" / path);
+      std::pair<float, float> q{0.0f, 0.0f};
+      if (decoded.ok()) {
+        const auto& r = records.at(path);
+        const auto& face = r.found ? r.face : fallback;
+        q.first = quality::assess(decoded.value->image, face).overall;
+        q.second = quality::assess(decoded.value->image, face, {.formula = quality::Formula::full})
+                       .overall;
+      }
+      std::lock_guard g(lock);
+      out << path << ' ' << q.first << ' ' << q.second << '\n';
+      cached[path] = q;
+    });
+  }
+  std::pair<std::vector<float>, std::vector<float>> out;
+  for (const auto& path : images) {
+    out.first.push_back(cached[path].first);
+    out.second.push_back(cached[path].second);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -315,6 +314,9 @@ int main(int argc, char** argv) {
   int time_faces = 50;
   float landmark_upscale = 1.0f;
   fs::path dump_crops;
+  bool ensemble = false;
+  std::string ensemble_members;
+  fs::path write_calibration;
   app.add_option("lfw", lfw, "LFW folder (images/ and pairs.txt)");
   app.add_option("--models", models_text, "Comma-separated NAME[:CHANNELS[:NORMALIZATION[:ZOOM]]]");
   app.add_option("--detector", detector_name, "Detector backend");
@@ -329,6 +331,14 @@ int main(int argc, char** argv) {
                  "points are whole pixels: finer on small faces)");
   app.add_option("--dump-crops", dump_crops, "Write the first 24 ArcFace crops here (PNG)");
   app.add_option("--models-dir", models_dir, "Models directory (default: the store's)");
+  app.add_flag("--ensemble", ensemble,
+               "Also learn and evaluate the ensemble (fold-wise), quality filters and metrics");
+  app.add_option("--ensemble-members", ensemble_members,
+                 "With --ensemble: the members, comma-separated NAME or NAME@plain / NAME@flip "
+                 "(default: every model of --models, each with its default mirror setting)");
+  app.add_option("--write-calibration", write_calibration,
+                 "With --ensemble: learn on all pairs and write the calibration file here "
+                 "(models/calibration.json ships it)");
   CLI11_PARSE(app, argc, argv);
 
   std::string command;
@@ -461,6 +471,15 @@ int main(int argc, char** argv) {
         {"centre_face_rate", static_cast<double>(covers) / static_cast<double>(images.size())},
         {"fallbacks", images.size() - found}};
     report["models"] = nlohmann::json::array();
+    bench::EnsembleStudyInput study;
+    std::map<std::string, std::size_t> image_index;
+    for (std::size_t i = 0; i < images.size(); ++i) image_index[images[i]] = i;
+    for (const auto& p : pairs) {
+      study.image_a.push_back(image_index[p.a]);
+      study.image_b.push_back(image_index[p.b]);
+      study.labels.push_back(p.same ? 1 : 0);
+      study.folds.push_back(p.fold);
+    }
 
     std::stringstream list(models_text);
     for (std::string item; std::getline(list, item, ',');) {
@@ -536,6 +555,46 @@ int main(int argc, char** argv) {
                            {"timed_faces", ms.size()}};
       std::cerr << entry.dump() << '\n';
       report["models"].push_back(entry);
+      // The member's mirror setting: its default unless --ensemble-members says.
+      std::optional<bool> member_flip;
+      if (ensemble_members.empty()) member_flip = embedders[0]->flip_tta();
+      std::stringstream wanted(ensemble_members);
+      for (std::string w; std::getline(wanted, w, ',');) {
+        if (w == arg.name) member_flip = embedders[0]->flip_tta();
+        if (w == arg.name + "@plain") member_flip = false;
+        if (w == arg.name + "@flip") member_flip = true;
+      }
+      if (ensemble && member_flip) {
+        bench::EnsembleStudyInput::Member member;
+        member.model = arg.name;
+        // Timed with the model's default setting: half or double for the other.
+        const double timed = ms.empty() ? 0.0 : ms[ms.size() / 2];
+        member.ms_per_face = *member_flip == embedders[0]->flip_tta() ? timed
+                             : *member_flip                           ? 2 * timed
+                                                                      : timed / 2;
+        member.flip_tta = *member_flip;
+        for (const auto& path : images) {
+          const Views& v = views[path];
+          const bool none =
+              std::all_of(v.plain.begin(), v.plain.end(), [](float x) { return x == 0; });
+          member.vectors.push_back(none           ? std::vector<float>{}
+                                   : *member_flip ? summed(v)
+                                                  : v.plain);
+        }
+        study.members.push_back(std::move(member));
+      }
+    }
+    if (ensemble) {
+      const auto quality = image_quality(cache / ("quality_" + file_key(det_key) + ".tsv"), lfw,
+                                         images, records, fallback, threads);
+      study.quality_classic = quality.first;
+      study.quality_full = quality.second;
+      report["ensemble"] = bench::run_ensemble_study(
+          study, {.write_calibration = write_calibration,
+                  .provenance = {{"command", command},
+                                 {"data", "LFW pairs.txt, 6000 pairs, all 10 folds"},
+                                 {"detector", det_key},
+                                 {"date", report["date"]}}});
     }
     const std::string text = report.dump(2);
     std::cout << text << '\n';

@@ -1,6 +1,7 @@
 // `likeness compare A B` and `likeness compare --pairs FILE`: are two photos of
-// the same person? Each recognition model gives a cosine similarity and a
-// decision at its threshold (manifest "decision", measured on LFW).
+// the same person? The calibrated ensemble of every installed recognition
+// model gives a probability and the decision at its threshold (chosen at
+// FAR 1e-3 on LFW, models/calibration.json), with each model's own view.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -10,16 +11,16 @@
 
 #include "cli/commands.h"
 #include "likeness/detect/detector.h"
-#include "likeness/embed/embedder.h"
 #include "likeness/infer/model_store.h"
 #include "likeness/io/image.h"
+#include "likeness/match/recognizer.h"
 
 namespace likeness::cli {
 namespace {
 
 struct CompareCommandOptions {
   std::filesystem::path a, b, pairs;
-  std::string model{embed::Embedder::default_name()};
+  std::string model = "ensemble";
   std::string detector{detect::Detector::default_name()};
   int face_a = -1;
   int face_b = -1;
@@ -27,17 +28,12 @@ struct CompareCommandOptions {
   bool json = false;
 };
 
-struct Model {
-  std::unique_ptr<embed::Embedder> embedder;
-  std::optional<float> threshold;
-};
-
-// One photo's chosen face, embedded by every model; or why there is none.
-struct PhotoFaces {
+// One photo's chosen face, described by the recognizer; or why there is none.
+struct PhotoFace {
   std::string error;  // empty when ok
   std::string message;
   cv::Rect2f box;
-  std::vector<std::optional<embed::Embedding>> embeddings;  // one per model
+  match::FaceDescription description;
 };
 
 class Pipeline {
@@ -47,26 +43,21 @@ class Pipeline {
     detect::DetectorOptions det;
     det.threads = options.threads;
     detector_ = detect::Detector::create(options.detector, store_, det);
-    std::vector<std::string> names;
-    if (options.model == "all") {
-      names = embed::Embedder::names();
-    } else {
-      names.emplace_back(options.model);
-    }
-    for (const auto& name : names) {
-      Model m;
-      m.embedder = embed::Embedder::create(name, store_, {.threads = options.threads});
-      m.threshold = embed::decision_threshold(store_.spec(m.embedder->name()));
-      models_.push_back(std::move(m));
+    // "all" is the ensemble: every model, each one's view shown.
+    recognizer_ = match::Recognizer::create(
+        store_,
+        {.model = options.model == "all" ? "ensemble" : options.model, .threads = options.threads});
+    for (const auto& why : recognizer_->skipped()) {
+      std::cerr << "likeness: warning: recognition model skipped: " << why << '\n';
     }
   }
 
-  const std::vector<Model>& models() const { return models_; }
+  const match::Recognizer& recognizer() const { return *recognizer_; }
 
   // face_index < 0: the largest face; otherwise the index into the detector's
   // list (best score first, as `likeness detect` prints it).
-  PhotoFaces load(const std::filesystem::path& file, int face_index) const {
-    PhotoFaces out;
+  PhotoFace load(const std::filesystem::path& file, int face_index) const {
+    PhotoFace out;
     const io::DecodeResult decoded = io::decode_image_file(file);
     if (!decoded.ok()) {
       out.error = io::to_string(decoded.error);
@@ -77,7 +68,8 @@ class Pipeline {
     const detect::DetectionResult found = detector_->detect(image);
     if (found.faces.empty()) {
       out.error = "no_face";
-      out.message = file.string() + ": no face found";
+      out.message = file.string() + ": no face found" +
+                    (found.too_small.empty() ? "" : " (only faces below the minimum size)");
       return out;
     }
     std::size_t pick = 0;
@@ -95,21 +87,20 @@ class Pipeline {
       }
     }
     out.box = found.faces[pick].box;
-    for (const auto& m : models_)
-      out.embeddings.push_back(m.embedder->embed(image, found.faces[pick]));
+    out.description = recognizer_->describe(image, found.faces[pick]);
     return out;
   }
 
  private:
   infer::ModelStore store_;
   std::unique_ptr<detect::Detector> detector_;
-  std::vector<Model> models_;
+  std::unique_ptr<match::Recognizer> recognizer_;
 };
 
-// The comparison of two loaded photos as JSON ({a, b, same_person, model, scores})
-// or ({a, b, error, message}).
-nlohmann::json compare_json(const Pipeline& pipeline, const std::string& a_name,
-                            const PhotoFaces& a, const std::string& b_name, const PhotoFaces& b) {
+// The comparison of two loaded photos as JSON (see the --json help) or
+// {a, b, error, message}.
+nlohmann::json compare_json(const Pipeline& pipeline, const std::string& a_name, const PhotoFace& a,
+                            const std::string& b_name, const PhotoFace& b) {
   nlohmann::json out{{"a", a_name}, {"b", b_name}};
   for (const auto* p : {&a, &b}) {
     if (!p->error.empty()) {
@@ -120,68 +111,61 @@ nlohmann::json compare_json(const Pipeline& pipeline, const std::string& a_name,
   }
   out["box_a"] = {a.box.x, a.box.y, a.box.width, a.box.height};
   out["box_b"] = {b.box.x, b.box.y, b.box.width, b.box.height};
+  const match::Comparison c = pipeline.recognizer().compare(a.description, b.description);
   nlohmann::json scores = nlohmann::json::object();
-  // The final decision is the first (most accurate on LFW) model's that can decide.
-  std::optional<bool> decision;
-  std::string decided_by;
-  const auto& models = pipeline.models();
-  for (std::size_t i = 0; i < models.size(); ++i) {
-    const std::string name(models[i].embedder->name());
-    if (!a.embeddings[i] || !b.embeddings[i]) {
-      scores[name] = {{"error", "not_aligned"}};
+  for (const auto& m : c.members) {
+    if (!m.compared) {
+      scores[m.model] = {{"error", "not_compared"}};
       continue;
     }
-    const float s = embed::cosine_similarity(*a.embeddings[i], *b.embeddings[i]);
-    nlohmann::json score{{"similarity", s}};
-    if (models[i].threshold) {
-      const bool same = s >= *models[i].threshold;
-      score["threshold"] = *models[i].threshold;
-      score["same_person"] = same;
-      if (!decision) {
-        decision = same;
-        decided_by = name;
-      }
-    } else {
-      score["threshold"] = nullptr;
-      score["same_person"] = nullptr;
-    }
-    scores[name] = score;
+    scores[m.model] = {{"similarity", m.cosine},
+                       {"probability", m.probability},
+                       {"threshold", m.cosine_threshold},
+                       {"same_person", m.same_person}};
   }
+  out["model"] = c.members.size() == 1 ? c.members.front().model : "ensemble";
   out["scores"] = scores;
-  if (decision) {
-    out["same_person"] = *decision;
-    out["decided_by"] = decided_by;
-  } else {
+  out["quality_a"] = quality_json(a.description.quality);
+  out["quality_b"] = quality_json(b.description.quality);
+  out["fused_similarity"] = {{"fused", c.fused_similarity.fused},
+                             {"confidence", c.fused_similarity.confidence},
+                             {"cosine", c.fused_similarity.metrics.cosine},
+                             {"euclidean", c.fused_similarity.metrics.euclidean},
+                             {"manhattan", c.fused_similarity.metrics.manhattan},
+                             {"correlation", c.fused_similarity.metrics.correlation}};
+  if (!c.decided) {
     out["same_person"] = nullptr;
-    out["error"] = "no_threshold";
-    out["message"] = "no model has a decision threshold in the manifest";
+    out["probability"] = nullptr;
+    out["error"] = "not_aligned";
+    out["message"] = "no recognition model could describe both faces";
+    return out;
   }
+  out["probability"] = c.probability;
+  out["threshold"] = c.threshold;
+  out["same_person"] = c.same_person;
   return out;
 }
 
-void print_text(const Pipeline& pipeline, const nlohmann::json& r) {
+void print_text(const nlohmann::json& r) {
   if (r.contains("error") && !r.contains("scores")) {
     std::cerr << "likeness: " << r["message"].get<std::string>() << '\n';
     return;
   }
-  for (const auto& model : pipeline.models()) {  // most accurate first
-    const std::string name(model.embedder->name());
-    const nlohmann::json& s = r["scores"][name];
+  for (const auto& [name, s] : r["scores"].items()) {
     if (s.contains("error")) {
-      std::printf("  %-20s face could not be aligned\n", name.c_str());
-    } else if (s["threshold"].is_null()) {
-      std::printf("  %-20s similarity %.3f (no threshold)\n", name.c_str(),
-                  s["similarity"].get<double>());
+      std::printf("  %-20s face could not be described\n", name.c_str());
     } else {
-      std::printf("  %-20s similarity %.3f, threshold %.3f: %s\n", name.c_str(),
+      std::printf("  %-20s similarity %.3f (threshold %.3f), probability %.3f: %s\n", name.c_str(),
                   s["similarity"].get<double>(), s["threshold"].get<double>(),
+                  s["probability"].get<double>(),
                   s["same_person"].get<bool>() ? "same" : "different");
     }
   }
   if (r["same_person"].is_boolean()) {
-    std::printf("%s (decided by %s)\n",
+    std::printf("%s: probability %.3f (%s, threshold %.3f)\n",
                 r["same_person"].get<bool>() ? "Same person" : "Different people",
-                r["decided_by"].get<std::string>().c_str());
+                r["probability"].get<double>(), r["model"].get<std::string>().c_str(),
+                r["threshold"].get<double>());
   }
 }
 
@@ -192,8 +176,8 @@ int run_pairs(const Pipeline& pipeline, const CompareCommandOptions& options) {
     return 1;
   }
   // Photos often recur across lines; keep their faces (bounded, simply reset when full).
-  std::map<std::string, PhotoFaces> cache;
-  auto load = [&](const std::string& path) -> const PhotoFaces& {
+  std::map<std::string, PhotoFace> cache;
+  auto load = [&](const std::string& path) -> const PhotoFace& {
     if (cache.size() > 2000) cache.clear();
     auto it = cache.find(path);
     if (it == cache.end()) it = cache.emplace(path, pipeline.load(path, -1)).first;
@@ -246,7 +230,7 @@ int run_compare(const GlobalOptions& global, const CompareCommandOptions& option
   if (options.json) {
     std::cout << r.dump(1) << '\n';
   } else {
-    print_text(pipeline, r);
+    print_text(r);
   }
   if (r.contains("error")) {
     if (options.json || r.contains("scores"))
@@ -263,9 +247,11 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
   CLI::App* cmd = app.add_subcommand(
       "compare",
       "Are two photos of the same person? Compares the largest face of each (or the faces "
-      "chosen with --face-a/--face-b) and prints each model's cosine similarity and decision "
-      "at the model's threshold (measured on LFW, see docs/recognition.md). Exit code 1 when "
-      "a photo cannot be read or has no face.");
+      "chosen with --face-a/--face-b): the calibrated ensemble of every installed recognition "
+      "model gives the probability that they are the same person and the decision at its "
+      "threshold (chosen at a false-accept rate of 1e-3 on LFW, docs/benchmarks.md), with "
+      "each model's similarity, probability and decision. Exit code 1 when a photo cannot be "
+      "read or has no face.");
   cmd->add_option("a", options->a, "First photo");
   cmd->add_option("b", options->b, "Second photo");
   cmd->add_option("--pairs", options->pairs,
@@ -274,9 +260,9 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
                   "error result and the run continues (exit code 1 if any failed)");
   const std::string names = join(embed::Embedder::names());
   cmd->add_option("--model,-m", options->model,
-                  "Recognition model: " + names +
-                      ", or all (the final decision is then the most accurate model's, in "
-                      "that order)")
+                  "ensemble (every installed model, calibrated and fused; 'all' is the same), "
+                  "or one model alone: " +
+                      names)
       ->capture_default_str();
   cmd->add_option("--detector,-d", options->detector, "Detector backend")->capture_default_str();
   cmd->add_option("--face-a", options->face_a,
@@ -289,9 +275,10 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", options->json,
-                "JSON output: {a, b, same_person, decided_by, box_a, box_b, scores: {MODEL: "
-                "{similarity, threshold, same_person}}} or {a, b, error, message}; with "
-                "--pairs one such object per line");
+                "JSON output: {a, b, same_person, probability, threshold, model, box_a, box_b, "
+                "quality_a, quality_b, scores: {MODEL: {similarity, probability, threshold, "
+                "same_person}}, fused_similarity} or {a, b, error, message}; with --pairs one "
+                "such object per line");
   cmd->callback([options, &global, &exit_code] { exit_code = run_compare(global, *options); });
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `likeness compare` on LFW pairs from pairs.txt that every good model gets
-# right: same person -> same_person true, different people -> false. Then
+# right: same person -> same_person true, different people -> false, by the
+# calibrated ensemble (probability above its threshold) and by one model. Then
 # `--pairs` with a missing photo and a malformed line: error objects for those
 # lines, the run continues, output in input order.
 set -euo pipefail
@@ -14,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 "$likeness" models --json > "$work/models.json" 2>/dev/null || true
 if ! /usr/bin/python3 - "$work/models.json" <<'PY'
 import json, sys
-need = {"ultraface_rfb320", "dlib_landmarks_68", "dlib_landmarks_5", "faceplugin_feature",
+need = {"ultraface_rfb320", "faceplugin_landmark_68", "dlib_landmarks_5", "faceplugin_feature",
         "dlib_resnet", "mobilefacenet", "faceres", "mobileface"}
 try:
     status = {m["name"]: m["status"] for m in json.load(open(sys.argv[1]))["models"]}
@@ -38,8 +39,14 @@ r = json.load(open(sys.argv[1]))
 want = sys.argv[2] == "true"
 assert "error" not in r, r
 assert r["same_person"] is want, r
+assert r["model"] == "ensemble", r["model"]
+assert 0.0 <= r["probability"] <= 1.0 and (r["probability"] > r["threshold"]) is want, r
+assert len(r["scores"]) >= 2, r["scores"]
 for name, s in r["scores"].items():
     assert -1.0 <= s["similarity"] <= 1.0, (name, s)
+    assert 0.0 <= s["probability"] <= 1.0, (name, s)
+for face in ("quality_a", "quality_b"):
+    assert 0.0 <= r[face]["overall"] <= 1.0, r[face]
 PY
 }
 
@@ -84,8 +91,19 @@ for k, (r, w) in enumerate(zip(out, want)):
     assert (r["a"], r["b"]) == (a, b), (k, r["a"], a)  # input order kept
     assert "error" not in r, (k, r)
     assert r["same_person"] is w, (k, r)
-    assert len(r["scores"]) == 5, r["scores"].keys()
+    assert len(r["scores"]) >= 2, r["scores"].keys()
+    assert 0.0 <= r["probability"] <= 1.0, r
 assert out[2]["error"] == "not_found", out[2]
 assert out[5]["error"] == "bad_line", out[5]
+PY
+# One model alone: its own calibrated threshold decides.
+read -r name i j <<< "${same[0]}"
+"$likeness" compare "$(img "$name" "$i")" "$(img "$name" "$j")" --model faceplugin_feature --json > "$work/one.json"
+/usr/bin/python3 - "$work/one.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["model"] == "faceplugin_feature" and list(r["scores"]) == ["faceplugin_feature"], r
+s = r["scores"]["faceplugin_feature"]
+assert r["same_person"] is True and s["same_person"] is True and s["similarity"] > s["threshold"], r
 PY
 echo "compare lfw: ok"

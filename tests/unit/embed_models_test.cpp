@@ -10,6 +10,7 @@
 #include "likeness/detect/detector.h"
 #include "likeness/embed/embedder.h"
 #include "likeness/io/image.h"
+#include "likeness/match/embedded_calibration.h"
 #include "support/test_env.h"
 
 namespace likeness::embed {
@@ -91,10 +92,13 @@ TEST_P(EmbedderModels, EmbedsLfwPairsSensibly) {
   const float different = cosine_similarity(e[2], e[3]);
   EXPECT_GT(same, different);
   if (c.strict) {
-    const auto threshold = decision_threshold(store.spec(c.name));
-    ASSERT_TRUE(threshold.has_value()) << "manifest entry has no decision threshold";
-    EXPECT_GT(same, *threshold);
-    EXPECT_LT(different, *threshold);
+    // The model's threshold at FAR 1e-3 from the shipped calibration.
+    const auto& calibration = match::embedded_calibration();
+    const auto member = calibration.member_index(c.name);
+    ASSERT_TRUE(member.has_value()) << c.name << " is not in models/calibration.json";
+    const double threshold = calibration.members()[*member].cosine_threshold;
+    EXPECT_GT(same, threshold);
+    EXPECT_LT(different, threshold);
   }
 
   // The batch path gives the same vectors as one face at a time.
@@ -130,15 +134,6 @@ TEST(Embedder, CosineOfDifferentModelsIsZero) {
   const Embedding a{{1.0f, 0.0f}, "x"}, b{{1.0f, 0.0f}, "y"};
   EXPECT_EQ(cosine_similarity(a, b), 0.0f);
   EXPECT_FLOAT_EQ(cosine_similarity(a, Embedding{{1.0f, 0.0f}, "x"}), 1.0f);
-}
-
-TEST(Embedder, DecisionThresholdReadsTheManifestField) {
-  infer::ModelSpec spec;
-  EXPECT_FALSE(decision_threshold(spec).has_value());
-  spec.entry = {{"decision", {{"metric", "cosine"}, {"threshold", 0.25}}}};
-  EXPECT_FLOAT_EQ(decision_threshold(spec).value(), 0.25f);
-  spec.entry = {{"decision", {{"metric", "euclidean"}, {"threshold", 0.6}}}};
-  EXPECT_FALSE(decision_threshold(spec).has_value());
 }
 
 }  // namespace

@@ -119,13 +119,4 @@ float cosine_similarity(const Embedding& a, const Embedding& b) {
   return cosine_similarity(std::span<const float>(a.values), std::span<const float>(b.values));
 }
 
-std::optional<float> decision_threshold(const infer::ModelSpec& spec) {
-  const auto it = spec.entry.find("decision");
-  if (it == spec.entry.end() || !it->is_object()) return std::nullopt;
-  if (it->value("metric", std::string()) != "cosine") return std::nullopt;
-  const auto t = it->find("threshold");
-  if (t == it->end() || !t->is_number()) return std::nullopt;
-  return t->get<float>();
-}
-
 }  // namespace likeness::embed

@@ -3,7 +3,9 @@
 //   auto store = likeness::infer::ModelStore::open();
 //   auto embedder = likeness::embed::Embedder::create("default", store, {});
 //   std::optional<Embedding> e = embedder->embed(image, detection);
-//   float s = likeness::embed::cosine_similarity(*a, *b);   // same person when s >= threshold
+//   float s = likeness::embed::cosine_similarity(*a, *b);
+// Whether s means "same person" is match/'s business (match/recognizer.h:
+// calibrated thresholds and the ensemble).
 //
 // Every embedding is L2-normalised, so cosine similarity is a dot product.
 // Vectors of different models are not comparable.
@@ -107,10 +109,5 @@ float cosine_similarity(const Embedding& a, const Embedding& b);
 
 // Scales to unit L2 norm in place; leaves an all-zero vector unchanged.
 void l2_normalize(std::vector<float>& values);
-
-// The model's same-person threshold on cosine similarity, from its manifest
-// entry field "decision": {"metric": "cosine", "threshold": T}. Empty when the
-// entry has none (or another metric).
-std::optional<float> decision_threshold(const infer::ModelSpec& spec);
 
 }  // namespace likeness::embed

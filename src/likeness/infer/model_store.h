@@ -33,8 +33,7 @@ struct ModelSpec {
   bool converted = false;
   nlohmann::json input;
   nlohmann::json outputs;
-  // The whole manifest entry, for fields a backend reads itself (e.g. a
-  // recognition model's measured decision threshold).
+  // The whole manifest entry, for fields that only one backend reads.
   nlohmann::json entry;
 };
 
