@@ -199,7 +199,7 @@ Decisions member_decisions(const Input& in, const std::vector<match::Calibration
 nlohmann::json quality_filter(const Input& in, const Decisions& d,
                               const std::vector<float>& quality) {
   nlohmann::json rows = nlohmann::json::array();
-  for (const float q_min : {0.2f, 0.3f, 0.4f, 0.5f, 0.6f}) {
+  for (const float q_min : {0.05f, 0.1f, 0.15f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}) {
     std::size_t excluded = 0, fa_removed = 0, ta_lost = 0, fr_removed = 0, same_excluded = 0;
     for (std::size_t i = 0; i < d.accept.size(); ++i) {
       if (std::min(quality[in.image_a[i]], quality[in.image_b[i]]) >= q_min) continue;

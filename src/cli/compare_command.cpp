@@ -25,6 +25,7 @@ struct CompareCommandOptions {
   int face_a = -1;
   int face_b = -1;
   int threads = 1;
+  float min_quality = match::RecognizerOptions{}.min_quality;
   bool json = false;
 };
 
@@ -126,7 +127,9 @@ nlohmann::json compare_json(const Pipeline& pipeline, const std::string& a_name,
   out["model"] = c.members.size() == 1 ? c.members.front().model : "ensemble";
   out["scores"] = scores;
   out["quality_a"] = quality_json(a.description.quality);
+  out["quality_a"]["searchable"] = a.description.searchable;
   out["quality_b"] = quality_json(b.description.quality);
+  out["quality_b"]["searchable"] = b.description.searchable;
   out["fused_similarity"] = {{"fused", c.fused_similarity.fused},
                              {"confidence", c.fused_similarity.confidence},
                              {"cosine", c.fused_similarity.metrics.cosine},
@@ -159,6 +162,14 @@ void print_text(const nlohmann::json& r) {
                   s["similarity"].get<double>(), s["threshold"].get<double>(),
                   s["probability"].get<double>(),
                   s["same_person"].get<bool>() ? "same" : "different");
+    }
+  }
+  for (const char* face : {"quality_a", "quality_b"}) {
+    if (!r[face]["searchable"].get<bool>()) {
+      std::printf(
+          "  note: face %s has quality %.2f, below --min-quality: a library would not "
+          "search or cluster it\n",
+          face[8] == 'a' ? "A" : "B", r[face]["overall"].get<double>());
     }
   }
   if (r["same_person"].is_boolean()) {
@@ -274,6 +285,11 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
   cmd->add_option("--threads", options->threads, "Inference threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-quality", options->min_quality,
+                  "Faces below this overall quality (0-1) are marked not searchable (still "
+                  "compared); docs/quality.md")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_flag("--json", options->json,
                 "JSON output: {a, b, same_person, probability, threshold, model, box_a, box_b, "
                 "quality_a, quality_b, scores: {MODEL: {similarity, probability, threshold, "

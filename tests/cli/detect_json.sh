@@ -34,11 +34,22 @@ for face in lfw["faces"] + group["faces"]:
     q = face["quality"]
     for key in ("overall", "sharpness", "contrast", "size", "pose", "exposure"):
         assert 0.0 <= q[key] <= 1.0, (key, q)
-    # The classic baseline: overall is the mean of three, high above 0.6.
+    # The default "full" formula: the classic mean times pose and exposure.
+    assert q["formula"] == "full", q
+    classic = (q["sharpness"] + q["contrast"] + q["size"]) / 3
+    assert abs(q["overall"] - classic * q["pose"] * q["exposure"]) < 1e-5, q
+    assert -90 <= q["yaw"] <= 90 and abs(q["roll"]) < 45, q
+PY
+
+# The classic baseline: overall is the mean of three, high above 0.6.
+"$likeness" detect --json --quality-formula classic "$lfw_image" > "$work/classic.json"
+/usr/bin/python3 - "$work/classic.json" <<'PY'
+import json, sys
+for face in json.load(open(sys.argv[1]))["photos"][0]["faces"]:
+    q = face["quality"]
     assert q["formula"] == "classic", q
     assert abs(q["overall"] - (q["sharpness"] + q["contrast"] + q["size"]) / 3) < 1e-5, q
     assert q["high"] == (q["overall"] > 0.6), q
-    assert -90 <= q["yaw"] <= 90 and abs(q["roll"]) < 45, q
 PY
 
 # A missing file: error line, the other photo still processed, exit 1.

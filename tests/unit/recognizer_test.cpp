@@ -160,5 +160,24 @@ TEST(Recognizer, SingleModelUsesItsOwnThreshold) {
   EXPECT_THROW(Recognizer::create(store, {.model = "no_such_model"}), UsageError);
 }
 
+// The minimum quality marks faces not searchable (kept, described, compared).
+TEST(Recognizer, MinimumQualityMarksFacesNotSearchable) {
+  LIKENESS_REQUIRE_DATASET("lfw");
+  const auto store = infer::ModelStore::open();
+  if (!models_installed(store)) GTEST_SKIP() << "models not installed";
+  const auto detector = detect::Detector::create("default", store, {});
+  const auto path = lfw_image("Akhmed_Zakayev", 1);
+  const auto lenient = Recognizer::create(store, {.model = "faceplugin_feature"});
+  const auto face = describe(*lenient, *detector, path);
+  EXPECT_EQ(face.searchable, face.quality.overall >= RecognizerOptions{}.min_quality);
+  const float above = std::min(1.0f, face.quality.overall + 0.01f);
+  const auto strict =
+      Recognizer::create(store, {.model = "faceplugin_feature", .min_quality = above});
+  const auto same_face = describe(*strict, *detector, path);
+  EXPECT_FALSE(same_face.searchable);
+  EXPECT_FALSE(same_face.member_vectors.front().empty());  // still described
+  EXPECT_THROW(Recognizer::create(store, {.min_quality = 1.5f}), UsageError);
+}
+
 }  // namespace
 }  // namespace likeness::match

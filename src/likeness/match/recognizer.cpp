@@ -22,7 +22,11 @@ class EnsembleRecognizer final : public Recognizer {
  public:
   EnsembleRecognizer(const infer::ModelStore& store, const RecognizerOptions& options)
       : calibration_(options.calibration ? *options.calibration : embedded_calibration()),
-        formula_(formula_of(calibration_)) {
+        formula_(formula_of(calibration_)),
+        min_quality_(options.min_quality) {
+    if (!(min_quality_ >= 0.0f && min_quality_ <= 1.0f)) {
+      throw UsageError("min_quality must be in [0, 1]");
+    }
     const auto& all = calibration_.members();
     if (options.model != "ensemble") {
       const auto index = calibration_.member_index(options.model);
@@ -63,6 +67,7 @@ class EnsembleRecognizer final : public Recognizer {
   FaceDescription describe(const Image& image, const detect::Detection& face) const override {
     FaceDescription d;
     d.quality = quality::assess(image, face, {.formula = formula_});
+    d.searchable = d.quality.overall >= min_quality_;
     d.member_vectors.resize(embedders_.size());
     std::vector<std::span<const float>> parts;
     bool any = false;
@@ -127,6 +132,7 @@ class EnsembleRecognizer final : public Recognizer {
  private:
   Calibration calibration_;
   quality::Formula formula_;
+  float min_quality_;
   std::optional<std::size_t> only_;
   std::vector<std::string> names_;
   std::vector<std::string> skipped_;

@@ -43,6 +43,12 @@ struct RecognizerOptions {
   // The constants; empty = the calibration compiled into the binary
   // (models/calibration.json).
   std::optional<Calibration> calibration{};
+  // Faces whose overall quality (the calibration's formula) is below this
+  // are kept but not searchable: left out of search results and clustering.
+  // 0.1 leaves out the worst ~1% of LFW faces; on LFW no false accept of the
+  // ensemble comes from them, on real collections they are the blurred,
+  // turned and burnt-out faces that pollute clusters (docs/quality.md).
+  float min_quality = 0.1f;
 };
 
 // One face as the recognizer sees it.
@@ -56,6 +62,8 @@ struct FaceDescription {
   // The face's quality by the calibration's formula (what the ensemble's
   // weights adapt to).
   quality::QualityMeasures quality;
+  // quality.overall >= RecognizerOptions::min_quality.
+  bool searchable = false;
 };
 
 struct MemberComparison {
