@@ -1,4 +1,5 @@
 // `likeness models` and `likeness models verify`.
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -42,10 +43,15 @@ int report_models(const GlobalOptions& global, const ModelsOptions& options, boo
   auto store = infer::ModelStore::open({.models_dir = global.models_dir});
   int problems = 0;
   nlohmann::json rows = nlohmann::json::array();
+  // The name column fits the longest name.
+  int name_width = 24;
+  for (const auto& spec : store.models()) {
+    name_width = std::max(name_width, static_cast<int>(spec.name.size()) + 2);
+  }
   if (!options.json) {
     std::cout << "Models directory: " << store.directory().string() << "\n\n"
-              << std::left << std::setw(24) << "NAME" << std::setw(13) << "TASK" << std::setw(10)
-              << "SIZE" << std::setw(19) << "STATUS"
+              << std::left << std::setw(name_width) << "NAME" << std::setw(13) << "TASK"
+              << std::setw(10) << "SIZE" << std::setw(19) << "STATUS"
               << "LICENCE\n";
   }
   for (const auto& spec : store.models()) {
@@ -62,7 +68,7 @@ int report_models(const GlobalOptions& global, const ModelsOptions& options, boo
                       {"sha256_actual", check.actual_sha256}});
       continue;
     }
-    std::cout << std::left << std::setw(24) << spec.name << std::setw(13) << spec.task
+    std::cout << std::left << std::setw(name_width) << spec.name << std::setw(13) << spec.task
               << std::setw(10) << (check.size_bytes ? format_bytes(check.size_bytes) : "-")
               << std::setw(19) << infer::to_string(check.status) << spec.license << '\n';
     if (verbose_hashes && check.status == infer::ModelStatus::checksum_mismatch) {

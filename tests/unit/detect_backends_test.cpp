@@ -20,14 +20,14 @@ namespace {
 namespace fs = std::filesystem;
 using infer::ModelStore;
 
-#define LIKENESS_REQUIRE_DETECT_MODELS(store)                                               \
-  do {                                                                                      \
-    for (const char* model : {"ultraface_rfb320", "blazeface_back", "blazeface_front",      \
-                              "haar_frontalface", "dlib_landmarks_68"}) {                   \
-      if ((store).check(model).status != infer::ModelStatus::ok) {                          \
-        GTEST_SKIP() << "model " << model << " is not installed (scripts/setup.sh models)"; \
-      }                                                                                     \
-    }                                                                                       \
+#define LIKENESS_REQUIRE_DETECT_MODELS(store)                                                  \
+  do {                                                                                         \
+    for (const char* model : {"ultraface_rfb320_dynamic", "blazeface_back", "blazeface_front", \
+                              "haar_frontalface", "dlib_landmarks_68"}) {                      \
+      if ((store).check(model).status != infer::ModelStatus::ok) {                             \
+        GTEST_SKIP() << "model " << model << " is not installed (scripts/setup.sh models)";    \
+      }                                                                                        \
+    }                                                                                          \
   } while (0)
 
 Image load(const fs::path& file) {
@@ -101,9 +101,12 @@ TEST(Detector, EachBackendCountsTheFacesOfKnownPhotos) {
   };
   const std::vector<Expect> photos = {{"face_recognition_two_people.jpg", 2},
                                       {"facenet-pytorch_multiface.jpg", 6}};
+  // ultraface and fused: a sleeve in face_recognition_two_people.jpg that
+  // UltraFace scores 0.71-0.92 depending on how the photo is tiled (fused
+  // keeps it alone from 0.9).
   const std::map<std::string, std::size_t> extra_allowed = {
       {"ultraface", 1}, {"blazeface", 0}, {"blazeface-front", 0},
-      {"dlib-hog", 0},  {"opencv", 4},    {"fused", 0}};
+      {"dlib-hog", 0},  {"opencv", 4},    {"fused", 1}};
   for (const auto& [name, extra] : extra_allowed) {
     const auto detector = Detector::create(name, store);
     for (const auto& expect : photos) {

@@ -1,9 +1,11 @@
 #include "likeness/detect/detector.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <deque>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <string>
 
 #include "likeness/core/error.h"
@@ -118,6 +120,37 @@ std::vector<Detection> fuse_detections(const std::vector<BackendDetections>& inp
 
 namespace internal {
 
+namespace {
+
+// The scales of the levels after level 0 (scale s0): steps of at most 3.5x up
+// to `needed`. One tiled level sees faces from ~min_face_input up to the tile
+// overlap whole, a range of ~3.5x.
+std::vector<float> finer_scales(float s0, float needed) {
+  std::vector<float> scales;
+  float s = s0;
+  while (s < needed * 0.999f) {
+    const int steps = static_cast<int>(std::ceil(std::log(needed / s) / std::log(3.5f)));
+    s = std::min(needed, s * std::pow(needed / s, 1.0f / static_cast<float>(std::max(1, steps))));
+    scales.push_back(s);
+  }
+  return scales;
+}
+
+// Origins of tiles of length `tile` covering `total`, overlapping by at least
+// `overlap` (a fraction of the tile), evenly spread.
+std::vector<float> tile_positions(float total, float tile, float overlap) {
+  if (tile >= total) return {0.0f};
+  const int n = static_cast<int>(std::ceil((total - tile) / (tile * (1.0f - overlap)))) + 1;
+  const float step = (total - tile) / static_cast<float>(n - 1);
+  std::vector<float> p;
+  for (int i = 0; i < n; ++i) p.push_back(static_cast<float>(i) * step);
+  return p;
+}
+
+int align_up(int value, int align) { return (value + align - 1) / align * align; }
+
+}  // namespace
+
 std::vector<Region> pyramid_regions(cv::Size image, cv::Size input, bool stretch, float min_face,
                                     float min_face_input, float max_upscale) {
   std::vector<Region> regions;
@@ -127,40 +160,100 @@ std::vector<Region> pyramid_regions(cv::Size image, cv::Size input, bool stretch
   const auto ih = static_cast<float>(input.height);
   if (W <= 0 || H <= 0) return regions;
   // Level 0: the whole photo.
-  float s0 = 0.0f;
+  const float s0 = std::min(iw / W, ih / H);
   if (stretch) {
-    regions.push_back({{0, 0, W, H}, true, {}});
-    s0 = std::min(iw / W, ih / H);
+    regions.push_back({{0, 0, W, H}, input, true, {}, 0.0f});
   } else {
-    s0 = std::min(iw / W, ih / H);
-    regions.push_back({{0, 0, iw / s0, ih / s0}, true, {}});
+    regions.push_back({{0, 0, iw / s0, ih / s0}, input, true, {}, 0.0f});
   }
   const float needed = std::min(max_upscale, min_face_input / std::max(1.0f, min_face));
-  float s = s0;
-  while (s < needed * 0.999f) {
-    // One level sees faces from ~min_face_input up to the tile overlap whole,
-    // a range of ~3.5x: step by at most that.
-    const int steps = static_cast<int>(std::ceil(std::log(needed / s) / std::log(3.5f)));
-    s = std::min(needed, s * std::pow(needed / s, 1.0f / static_cast<float>(std::max(1, steps))));
+  for (const float s : finer_scales(s0, needed)) {
     const float tw = iw / s;  // tile size in original pixels
     const float th = ih / s;
+    const float max_box = 0.3f * std::min(tw, th);
     if (tw >= W && th >= H) {
       // One tile covers the photo: same as level 0 without stretching.
-      regions.push_back({{0, 0, tw, th}, false, {0, 0, W, H}});
+      regions.push_back({{0, 0, tw, th}, input, false, {0, 0, W, H}, max_box});
       continue;
     }
-    const float overlap = 0.25f;
-    auto positions = [&](float total, float tile) {
-      std::vector<float> p;
-      if (tile >= total) return std::vector<float>{0.0f};
-      const int n = static_cast<int>(std::ceil((total - tile) / (tile * (1.0f - overlap)))) + 1;
-      const float step = (total - tile) / static_cast<float>(n - 1);
-      for (int i = 0; i < n; ++i) p.push_back(static_cast<float>(i) * step);
-      return p;
+    for (float y : tile_positions(H, th, 0.25f)) {
+      for (float x : tile_positions(W, tw, 0.25f)) {
+        regions.push_back({{x, y, tw, th}, input, false, {0, 0, W, H}, max_box});
+      }
+    }
+  }
+  return regions;
+}
+
+std::vector<Region> level_tile_regions(cv::Size image, cv::Size base, float min_face,
+                                       float min_face_input, float max_upscale,
+                                       const LevelTiling& tiling) {
+  assert(tiling.align > 0 && tiling.phase > 0 && tiling.overlap >= 0);
+  std::vector<Region> regions;
+  const auto W = static_cast<float>(image.width);
+  const auto H = static_cast<float>(image.height);
+  if (W <= 0 || H <= 0) return regions;
+  const float s0 =
+      std::min(static_cast<float>(base.width) / W, static_cast<float>(base.height) / H);
+  regions.push_back({{0, 0, W, H}, base, true, {}, 0.0f});
+  const float needed = std::min(max_upscale, min_face_input / std::max(1.0f, min_face));
+  for (const float s : finer_scales(s0, needed)) {
+    const cv::Size level(std::max(1, static_cast<int>(std::lround(W * s))),
+                         std::max(1, static_cast<int>(std::lround(H * s))));
+    // n tiles along a side of `length` level pixels: the smallest tile (a
+    // multiple of align) whose origins, on multiples of phase, cover the side
+    // with the required overlap.
+    struct Axis {
+      int n = 0, tile = 0, step = 0;
     };
-    for (float y : positions(H, th)) {
-      for (float x : positions(W, tw)) {
-        regions.push_back({{x, y, tw, th}, false, {0, 0, W, H}});
+    const auto axis = [&](int length, int n) -> std::optional<Axis> {
+      if (n == 1) return Axis{1, align_up(length, tiling.align), 0};
+      const int first = (length + (n - 1) * tiling.overlap + n - 1) / n;
+      for (int t = align_up(first, tiling.align); t < length; t += tiling.align) {
+        const int span = (n - 1) * tiling.phase;
+        const int step = (length - t + span - 1) / span * tiling.phase;
+        if (t - step >= tiling.overlap) return Axis{n, t, step};
+      }
+      return std::nullopt;
+    };
+    // The grid of least cost whose tiles stay within max_area; if none does,
+    // the one of the smallest tiles.
+    std::optional<std::pair<Axis, Axis>> best, smallest;
+    double best_cost = 0.0;
+    const auto area = [](const std::pair<Axis, Axis>& g) {
+      return static_cast<double>(g.first.tile) * g.second.tile;
+    };
+    const int max_nx = level.width / std::max(1, tiling.overlap) + 1;
+    const int max_ny = level.height / std::max(1, tiling.overlap) + 1;
+    for (int nx = 1; nx <= max_nx; ++nx) {
+      const auto x = axis(level.width, nx);
+      if (!x) continue;
+      for (int ny = 1; ny <= max_ny; ++ny) {
+        const auto y = axis(level.height, ny);
+        if (!y) continue;
+        const std::pair<Axis, Axis> grid{*x, *y};
+        if (!smallest || area(grid) < area(*smallest)) smallest = grid;
+        if (tiling.max_area > 0 && area(grid) > tiling.max_area) continue;
+        const double slowdown =
+            tiling.slowdown_area > 0 ? 1.0 + area(grid) / tiling.slowdown_area : 1.0;
+        const double cost = nx * ny * (tiling.run_cost + area(grid) * slowdown);
+        if (!best || cost < best_cost) {
+          best = grid;
+          best_cost = cost;
+        }
+      }
+    }
+    const auto [gx, gy] = best ? *best : *smallest;    // n == 1 always gives a grid
+    const float tw = static_cast<float>(gx.tile) / s;  // in original pixels
+    const float th = static_cast<float>(gy.tile) / s;
+    for (int j = 0; j < gy.n; ++j) {
+      for (int i = 0; i < gx.n; ++i) {
+        regions.push_back(
+            {{static_cast<float>(i * gx.step) / s, static_cast<float>(j * gy.step) / s, tw, th},
+             cv::Size(gx.tile, gy.tile),
+             false,
+             {0, 0, W, H},
+             tiling.max_box / s});
       }
     }
   }
@@ -169,8 +262,7 @@ std::vector<Region> pyramid_regions(cv::Size image, cv::Size input, bool stretch
 
 bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
   if (region.whole) return false;
-  if (std::max(box.width, box.height) > 0.3f * std::min(region.rect.width, region.rect.height))
-    return true;
+  if (region.max_box > 0.0f && std::max(box.width, box.height) > region.max_box) return true;
   const float margin = 0.01f * std::max(region.rect.width, region.rect.height);
   const cv::Rect2f& r = region.rect;
   const cv::Rect2f& img = region.interior;
@@ -187,16 +279,17 @@ bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
 namespace {
 
 // The photo resized to each pyramid level, built on first use from the
-// finest level already built (regions arrive coarse to fine, so the first
-// level is resized from the photo itself).
+// smallest level already built that is larger (regions arrive fine to coarse,
+// so the first level is resized from the photo itself).
 class LevelImages {
  public:
-  LevelImages(const cv::Mat& rgb, cv::Size input) : rgb_(rgb), input_(input) {}
+  explicit LevelImages(const cv::Mat& rgb) : rgb_(rgb) {}
 
   // The model input for `region` and the region snapped to its level's pixels.
   std::pair<cv::Mat, Region> view(const Region& region) {
-    const double sx = input_.width / static_cast<double>(region.rect.width);
-    const double sy = input_.height / static_cast<double>(region.rect.height);
+    const cv::Size input = region.input;
+    const double sx = input.width / static_cast<double>(region.rect.width);
+    const double sy = input.height / static_cast<double>(region.rect.height);
     const cv::Size size(std::max(1, static_cast<int>(std::lround(rgb_.cols * sx))),
                         std::max(1, static_cast<int>(std::lround(rgb_.rows * sy))));
     const cv::Mat& level = level_of(size);
@@ -208,11 +301,11 @@ class LevelImages {
     Region snapped = region;
     snapped.rect =
         cv::Rect2f(static_cast<float>(ox / ax), static_cast<float>(oy / ay),
-                   static_cast<float>(input_.width / ax), static_cast<float>(input_.height / ay));
-    const cv::Rect tile(ox, oy, input_.width, input_.height);
+                   static_cast<float>(input.width / ax), static_cast<float>(input.height / ay));
+    const cv::Rect tile(ox, oy, input.width, input.height);
     const cv::Rect inside = tile & cv::Rect(0, 0, level.cols, level.rows);
     if (inside == tile) return {level(tile), snapped};
-    cv::Mat padded = cv::Mat::zeros(input_, CV_8UC3);
+    cv::Mat padded = cv::Mat::zeros(input, CV_8UC3);
     if (!inside.empty()) level(inside).copyTo(padded(inside - tile.tl()));
     return {padded, snapped};
   }
@@ -250,24 +343,26 @@ class LevelImages {
   }
 
   const cv::Mat& rgb_;
-  cv::Size input_;
   std::deque<std::pair<cv::Size, cv::Mat>> levels_;  // deque: references stay valid
 };
 
 }  // namespace
 
 std::vector<Detection> detect_over_regions(
-    const cv::Mat& rgb, cv::Size input, const std::vector<Region>& regions,
+    const cv::Mat& rgb, const std::vector<Region>& regions,
     const std::function<std::vector<Detection>(const Region&, const cv::Mat&)>& find_in,
     const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options) {
   std::vector<Detection> found;
-  // Fine levels first so coarse ones are resized from them.
+  // Fine levels (more input pixels per photo pixel) first so coarse ones are
+  // resized from them.
   std::vector<const Region*> order;
   for (const Region& region : regions) order.push_back(&region);
-  std::stable_sort(order.begin(), order.end(), [](const Region* a, const Region* b) {
-    return a->rect.area() < b->rect.area();
-  });
-  LevelImages levels(rgb, input);
+  const auto scale = [](const Region* r) {
+    return static_cast<float>(r->input.width) / r->rect.width;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const Region* a, const Region* b) { return scale(a) > scale(b); });
+  LevelImages levels(rgb);
   for (const Region* original : order) {
     const auto [pixels, region] = levels.view(*original);
     std::vector<Detection> here = find_in(region, pixels);
