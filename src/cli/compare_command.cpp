@@ -89,6 +89,10 @@ class Pipeline {
     }
     out.box = found.faces[pick].box;
     out.description = recognizer_->describe(image, found.faces[pick]);
+    for (const auto& why : out.description.warnings) {
+      std::cerr << "likeness: warning: " << file.string()
+                << ": model skipped for this face: " << why << '\n';
+    }
     return out;
   }
 

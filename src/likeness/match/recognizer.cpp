@@ -72,12 +72,16 @@ class EnsembleRecognizer final : public Recognizer {
     std::vector<std::span<const float>> parts;
     bool any = false;
     for (std::size_t i = 0; i < embedders_.size(); ++i) {
-      if (embedders_[i]) {
+      if (!embedders_[i]) continue;
+      try {
         auto e = embedders_[i]->embed(image, face);
         if (e) {
           d.member_vectors[i] = std::move(e->values);
           any = true;
         }
+      } catch (const std::exception& e) {
+        // A model that breaks on one face must not lose the others' answer.
+        d.warnings.push_back(names_[i] + ": " + e.what());
       }
     }
     for (const auto& v : d.member_vectors) parts.emplace_back(v);

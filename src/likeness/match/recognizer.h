@@ -11,7 +11,8 @@
 //   if (c.same_person) { c.probability; c.members; }
 //
 // Errors: a member model that is missing or fails to load is skipped (listed
-// in skipped(), the fusion renormalises over the rest); create() throws
+// in skipped(), the fusion renormalises over the rest); one that fails to run
+// on a face leaves that face's vector empty (FaceDescription::warnings); create() throws
 // ModelError only when no member can be loaded, UsageError for an unknown
 // model name. A face that cannot be aligned gives a description without
 // vectors; comparing it yields `decided == false`.
@@ -64,6 +65,9 @@ struct FaceDescription {
   quality::QualityMeasures quality;
   // quality.overall >= RecognizerOptions::min_quality.
   bool searchable = false;
+  // Members that failed to run on this face ("model: reason"); their vectors
+  // are empty and the comparison renormalises over the others.
+  std::vector<std::string> warnings;
 };
 
 struct MemberComparison {
