@@ -287,7 +287,9 @@ TEST(QualityOverall, FullMultipliesByPoseAndExposure) {
   EXPECT_LT(q.exposure, 1.0f);
   EXPECT_FLOAT_EQ(c.overall, (c.sharpness + c.contrast + c.size) / 3.0f);
   EXPECT_FLOAT_EQ(q.overall, c.overall * q.pose * q.exposure);
-  EXPECT_EQ(q.high, q.overall > 0.6f);
+  EXPECT_EQ(q.high, q.overall > 0.33f) << q.overall;  // full's own threshold
+  EXPECT_EQ(default_high_quality_threshold(Formula::full), 0.33f);
+  EXPECT_EQ(default_high_quality_threshold(Formula::classic), 0.6f);
   // Without landmarks the crop is the box, classic still works, full is 0.
   f.face.has_landmarks = false;
   const auto boxed = assess(f.image, f.face);
@@ -295,6 +297,26 @@ TEST(QualityOverall, FullMultipliesByPoseAndExposure) {
   EXPECT_FALSE(boxed.has_pose);
   EXPECT_GT(boxed.overall, 0.5f);
   EXPECT_FLOAT_EQ(assess(f.image, f.face, full).overall, 0.0f);
+}
+
+// "high" under full uses full's own threshold (0.33, the LFW-equivalent of
+// classic's 0.6): a face scoring between the two is high under full.
+TEST(QualityOverall, FullHasItsOwnHighThreshold) {
+  const auto good = synthetic_face();
+  const QualityOptions full{.formula = Formula::full};
+  bool found = false;
+  for (double sigma = 0.5; sigma < 6.0 && !found; sigma += 0.25) {
+    Image blurred;
+    cv::GaussianBlur(good.image.rgb, blurred.rgb, cv::Size(0, 0), sigma);
+    const auto q = assess(blurred, good.face, full);
+    if (q.overall <= 0.35f || q.overall >= 0.58f) continue;
+    found = true;
+    EXPECT_TRUE(q.high) << q.overall;
+    QualityOptions classic_rule = full;
+    classic_rule.high_quality_threshold = 0.6f;
+    EXPECT_FALSE(assess(blurred, good.face, classic_rule).high) << q.overall;
+  }
+  EXPECT_TRUE(found) << "no blur put the synthetic face between 0.35 and 0.58";
 }
 
 TEST(QualityOverall, AssessAlignedMatchesAssess) {

@@ -134,6 +134,10 @@ Image box_crop(const Image& image, const cv::Rect2f& box) {
 
 }  // namespace
 
+float default_high_quality_threshold(Formula formula) {
+  return formula == Formula::full ? 0.33f : 0.6f;
+}
+
 std::string_view to_string(Formula formula) {
   switch (formula) {
     case Formula::classic:
@@ -244,7 +248,8 @@ QualityMeasures assess_aligned(const Image& aligned_crop, const detect::Detectio
       q.overall = classic * q.pose * q.exposure;
       break;
   }
-  q.high = q.overall > options.high_quality_threshold;
+  q.high = q.overall >
+           options.high_quality_threshold.value_or(default_high_quality_threshold(options.formula));
   return q;
 }
 
