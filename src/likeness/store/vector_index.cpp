@@ -1,5 +1,11 @@
 #include "likeness/store/vector_index.h"
 
+// Debian's hnswlib 0.6.2 prefetches one entry past the end of a node's link
+// list in its SSE path (searchBaseLayer: `*(datal + j + 1)` on the last j), a
+// heap read overflow that AddressSanitizer reports on the first inserts. The
+// plain C++ path reads only what it owns; its distance loop is slower (not
+// yet measured at library scale: the search benchmark of the library issue).
+#define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
