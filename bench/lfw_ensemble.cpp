@@ -17,12 +17,6 @@ namespace {
 
 using Input = EnsembleStudyInput;
 
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
 // The evidence of every pair: each member's cosine and the pair's quality
 // (the lower of its two faces').
 std::vector<match::PairEvidence> evidence_of(const Input& in, const std::vector<float>& quality) {
@@ -37,7 +31,7 @@ std::vector<match::PairEvidence> evidence_of(const Input& in, const std::vector<
       if (va.empty() || vb.empty()) {
         out[i].similarity.emplace_back(std::nullopt);
       } else {
-        out[i].similarity.emplace_back(static_cast<float>(dot(va, vb)));
+        out[i].similarity.emplace_back(match::cosine_similarity(va, vb));
       }
     }
   }

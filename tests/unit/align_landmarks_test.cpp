@@ -12,6 +12,24 @@
 namespace likeness::align {
 namespace {
 
+// The first LFW photo of a person.
+Image lfw_first_photo(const std::string& person) {
+  const auto path =
+      likeness::testing::datasets_dir() / "lfw" / "images" / person / (person + "_0001.jpg");
+  auto decoded = io::decode_image_file(path);
+  EXPECT_TRUE(decoded.ok()) << decoded.message;
+  return decoded.ok() ? decoded.value->image : Image{};
+}
+
+// Mean distance between corresponding points, in units of the reference's
+// eye distance, so that a bound does not depend on face size.
+double point_error(const std::array<cv::Point2f, 5>& points,
+                   const std::array<cv::Point2f, 5>& reference) {
+  double error = 0;
+  for (int i = 0; i < 5; ++i) error += cv::norm(points[i] - reference[i]) / 5.0;
+  return error / cv::norm(reference[0] - reference[1]);
+}
+
 // The 68-point model's trees were trained from dlib HOG boxes. Started from a
 // box placed differently (another detector's convention, or a detector that
 // is off on this face), its points drift; the model therefore re-fits its
@@ -22,7 +40,6 @@ TEST(LandmarkModel, PointsDoNotDependMuchOnWhereTheBoxStarts) {
   const auto store = infer::ModelStore::open();
   const auto model = LandmarkModel::create("dlib68", store);
   const auto hog = detect::Detector::create("dlib-hog", store, {.landmarks = false});
-  const auto lfw = likeness::testing::datasets_dir() / "lfw" / "images";
   const char* people[] = {
       "Aaron_Eckhart", "Colin_Powell",      "George_W_Bush", "Gloria_Macapagal_Arroyo",
       "Hugo_Chavez",   "Jennifer_Capriati", "Laura_Bush",    "Serena_Williams",
@@ -31,21 +48,15 @@ TEST(LandmarkModel, PointsDoNotDependMuchOnWhereTheBoxStarts) {
   double worst_error = 0;
   int faces = 0;
   for (const char* person : people) {
-    const auto path = lfw / person / (std::string(person) + "_0001.jpg");
-    const auto decoded = io::decode_image_file(path);
-    ASSERT_TRUE(decoded.ok()) << decoded.message;
-    const Image& image = decoded.value->image;
+    const Image image = lfw_first_photo(person);
+    ASSERT_FALSE(image.empty()) << person;
     const auto found = hog->detect(image);
     if (found.faces.empty()) continue;
     const cv::Rect2f box = found.faces[0].box;
     const auto reference = model->five_points(image, box);
     const cv::Rect2f moved(box.x + 0.12f * box.width, box.y - 0.12f * box.height, box.width * 1.15f,
                            box.height * 1.15f);
-    const auto shifted = model->five_points(image, moved);
-    double error = 0;
-    for (int i = 0; i < 5; ++i) error += cv::norm(reference[i] - shifted[i]) / 5.0;
-    // In units of the eye distance, so that the bound does not depend on face size.
-    error /= cv::norm(reference[0] - reference[1]);
+    const double error = point_error(model->five_points(image, moved), reference);
     total_error += error;
     worst_error = std::max(worst_error, error);
     ++faces;
@@ -70,29 +81,24 @@ TEST(LandmarkModel, FacePluginAgreesWithDlibOnLfw) {
   const auto faceplugin = LandmarkModel::create("faceplugin68", store);
   const auto dlib = LandmarkModel::create("dlib68", store);
   const auto detector = detect::Detector::create("ultraface", store, {.landmarks = false});
-  const auto lfw = likeness::testing::datasets_dir() / "lfw" / "images";
-  const char* people[] = {"Aaron_Eckhart", "Colin_Powell", "George_W_Bush", "Hugo_Chavez",
+  const char* people[] = {"Aaron_Eckhart", "Colin_Powell", "George_W_Bush",  "Hugo_Chavez",
                           "Laura_Bush",    "Tony_Blair",   "Vladimir_Putin", "Serena_Williams"};
   double total_error = 0;
   int faces = 0;
   for (const char* person : people) {
-    const auto path = lfw / person / (std::string(person) + "_0001.jpg");
-    const auto decoded = io::decode_image_file(path);
-    ASSERT_TRUE(decoded.ok()) << decoded.message;
-    const Image& image = decoded.value->image;
+    const Image image = lfw_first_photo(person);
+    ASSERT_FALSE(image.empty()) << person;
     const auto found = detector->detect(image);
-    ASSERT_FALSE(found.faces.empty()) << path;
+    ASSERT_FALSE(found.faces.empty()) << person;
     const cv::Rect2f box = found.faces[0].box;
     const auto ours = faceplugin->five_points(image, box);
     const auto theirs = dlib->five_points(image, box);
-    EXPECT_EQ(faceplugin->points(image, box).size(), 68u) << path;
-    EXPECT_LT(ours[0].x, ours[1].x) << path;
-    EXPECT_LT(std::max(ours[0].y, ours[1].y), ours[2].y) << path;
-    EXPECT_LT(ours[2].y, std::min(ours[3].y, ours[4].y)) << path;
-    for (const auto& p : ours) EXPECT_TRUE(box.contains(p)) << path;
-    double error = 0;
-    for (int i = 0; i < 5; ++i) error += cv::norm(ours[i] - theirs[i]) / 5.0;
-    total_error += error / cv::norm(theirs[0] - theirs[1]);
+    EXPECT_EQ(faceplugin->points(image, box).size(), 68u) << person;
+    EXPECT_LT(ours[0].x, ours[1].x) << person;
+    EXPECT_LT(std::max(ours[0].y, ours[1].y), ours[2].y) << person;
+    EXPECT_LT(ours[2].y, std::min(ours[3].y, ours[4].y)) << person;
+    for (const auto& p : ours) EXPECT_TRUE(box.contains(p)) << person;
+    total_error += point_error(ours, theirs);
     ++faces;
   }
   const double mean_error = total_error / faces;

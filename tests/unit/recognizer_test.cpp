@@ -10,6 +10,7 @@
 #include "likeness/core/error.h"
 #include "likeness/io/image.h"
 #include "likeness/match/embedded_calibration.h"
+#include "support/temp_dir.h"
 #include "support/test_env.h"
 
 namespace likeness::match {
@@ -118,8 +119,8 @@ TEST(Recognizer, HiddenModelIsSkippedAndTheRestDecide) {
   LIKENESS_REQUIRE_DATASET("lfw");
   const auto installed = infer::ModelStore::open();
   if (!models_installed(installed)) GTEST_SKIP() << "models not installed";
-  const fs::path dir = fs::temp_directory_path() / ("likeness_hidden_" + std::to_string(getpid()));
-  fs::create_directories(dir);
+  const testing::TempDir temp("hidden_model");
+  const fs::path& dir = temp.path();
   const std::string hidden = installed.spec("dlib_resnet").file;
   for (const auto& entry : fs::directory_iterator(installed.directory())) {
     if (entry.path().filename() == hidden) continue;
@@ -140,7 +141,6 @@ TEST(Recognizer, HiddenModelIsSkippedAndTheRestDecide) {
   const Comparison different = recognizer->compare(same_a, other);
   EXPECT_TRUE(same.decided && same.same_person) << same.probability;
   EXPECT_TRUE(different.decided && !different.same_person) << different.probability;
-  fs::remove_all(dir);
 }
 
 // One model alone decides by its own calibration.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "likeness/store/catalog.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using likeness::store::Catalog;
@@ -26,27 +27,11 @@ using likeness::store::Transaction;
 
 namespace {
 
-// A fresh folder under the system temp directory, removed afterwards.
-class TempDir {
+// A temp folder holding one catalog.
+class TempDir : public likeness::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("likeness_store_test_" + std::to_string(std::random_device{}()) + "_" +
-             std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path db() const { return path_ / "catalog.sqlite"; }
-
- private:
-  fs::path path_;
+  TempDir() : likeness::testing::TempDir("store_test") {}
+  fs::path db() const { return path() / "catalog.sqlite"; }
 };
 
 // Runs SQL on the catalog file directly, bypassing the Catalog (and, unless

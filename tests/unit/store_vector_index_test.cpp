@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "likeness/store/vector_index.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using likeness::store::IndexStamp;
@@ -24,23 +25,7 @@ namespace {
 constexpr std::size_t kDim = 64;
 constexpr std::size_t kCount = 2000;
 
-// A fresh folder under the system temp directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device device;
-    path_ = fs::temp_directory_path() / ("likeness_vindex_" + std::to_string(device()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using likeness::testing::TempDir;
 
 std::vector<float> random_unit(std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
