@@ -25,6 +25,14 @@ void register_models_command(CLI::App& app, const GlobalOptions& global, int& ex
 void register_detect_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_compare_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_embed_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_index_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_search_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_library_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+
+// Adds `--library DIR` to a library command (empty = library_dir()'s default).
+void add_library_option(CLI::App* command, std::filesystem::path& dir);
+// `dir`, or the default library folder when empty (library::default_library_dir()).
+std::filesystem::path library_dir(const std::filesystem::path& dir);
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);

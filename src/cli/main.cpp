@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   likeness::cli::register_detect_command(app, global, exit_code);
   likeness::cli::register_compare_command(app, global, exit_code);
   likeness::cli::register_embed_command(app, global, exit_code);
+  likeness::cli::register_index_command(app, global, exit_code);
+  likeness::cli::register_search_command(app, global, exit_code);
+  likeness::cli::register_library_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);

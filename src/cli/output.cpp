@@ -1,5 +1,6 @@
 // Output helpers shared by several subcommands (declared in commands.h).
 #include "cli/commands.h"
+#include "likeness/library/library.h"
 
 namespace likeness::cli {
 
@@ -24,6 +25,16 @@ nlohmann::json quality_json(const quality::QualityMeasures& q) {
             {"face_area_px", q.face_area_px},
             {"over_exposed_share", q.over_exposed_share},
             {"under_exposed_share", q.under_exposed_share}}}};
+}
+
+void add_library_option(CLI::App* command, std::filesystem::path& dir) {
+  command->add_option("--library,-L", dir,
+                      "Library folder (default: $LIKENESS_LIBRARY, else "
+                      "~/.local/share/likeness/library)");
+}
+
+std::filesystem::path library_dir(const std::filesystem::path& dir) {
+  return dir.empty() ? library::default_library_dir() : dir;
 }
 
 }  // namespace likeness::cli

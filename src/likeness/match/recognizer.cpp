@@ -63,6 +63,7 @@ class EnsembleRecognizer final : public Recognizer {
   const std::vector<std::string>& members() const override { return names_; }
   const std::vector<std::string>& skipped() const override { return skipped_; }
   const Calibration& calibration() const override { return calibration_; }
+  float min_quality() const override { return min_quality_; }
 
   FaceDescription describe(const Image& image, const detect::Detection& face) const override {
     FaceDescription d;

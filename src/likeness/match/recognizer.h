@@ -103,6 +103,8 @@ class Recognizer {
   virtual const std::vector<std::string>& members() const = 0;
   virtual const std::vector<std::string>& skipped() const = 0;
   virtual const Calibration& calibration() const = 0;
+  // RecognizerOptions::min_quality: faces below it are not searchable.
+  virtual float min_quality() const = 0;
 
   virtual FaceDescription describe(const Image& image, const detect::Detection& face) const = 0;
   virtual Comparison compare(const FaceDescription& a, const FaceDescription& b) const = 0;

@@ -196,7 +196,12 @@ class Catalog {
   virtual std::vector<FaceVector> vectors_of_face(std::int64_t face_id) = 0;  // by model
   // Every face's vector of one model, by face id (for index rebuilds).
   virtual std::vector<FaceIdVector> all_vectors(std::string_view model = kFusedModel) = 0;
+  // Ids of the faces that have a vector of `model`, ascending (cheap: no
+  // vector data is read; the library compares them with its vector index).
+  virtual std::vector<std::int64_t> face_ids_with_vector(std::string_view model = kFusedModel) = 0;
   virtual std::int64_t face_count() = 0;
+  // Photos per status.
+  virtual std::int64_t photo_count(PhotoStatus status) = 0;
 
   // People. Names need not be unique.
   virtual std::int64_t create_person(std::optional<std::string> name = {}) = 0;
@@ -209,6 +214,13 @@ class Catalog {
   virtual bool unlink_face(std::int64_t face_id, std::int64_t person_id) = 0;
   // The person's links, rejected ones included, by face id.
   virtual std::vector<FacePersonLink> faces_of_person(std::int64_t person_id) = 0;
+  // The face's links, rejected ones included, by person id.
+  virtual std::vector<FacePersonLink> people_of_face(std::int64_t face_id) = 0;
+  // Every link, by person id then face id (re-clustering reads them at once).
+  virtual std::vector<FacePersonLink> all_links() = 0;
+  // Removes the person and their links (the faces stay). false when there is
+  // no such person.
+  virtual bool delete_person(std::int64_t person_id) = 0;
 
   // Integrity of the catalog alone (the vector index is checked above it).
   virtual CheckReport check() = 0;

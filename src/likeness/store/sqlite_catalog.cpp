@@ -575,7 +575,22 @@ class SqliteCatalog final : public Catalog {
     return vectors;
   }
 
+  std::vector<std::int64_t> face_ids_with_vector(std::string_view model) override {
+    Query q = db_.query("SELECT face_id FROM vectors WHERE model = ?1 ORDER BY face_id");
+    q.bind(1, model);
+    std::vector<std::int64_t> ids;
+    while (q.step()) ids.push_back(q.int64(0));
+    return ids;
+  }
+
   std::int64_t face_count() override { return db_.single_int("SELECT count(*) FROM faces"); }
+
+  std::int64_t photo_count(PhotoStatus status) override {
+    Query q = db_.query("SELECT count(*) FROM photos WHERE status = ?1");
+    q.bind(1, to_string(status));
+    q.step();
+    return q.int64(0);
+  }
 
   std::int64_t create_person(std::optional<std::string> name) override {
     db_.query("INSERT INTO persons (name, created_at) VALUES (?1, ?2)")
@@ -629,11 +644,27 @@ class SqliteCatalog final : public Catalog {
         "SELECT face_id, person_id, origin, created_at FROM face_person WHERE person_id = ?1 "
         "ORDER BY face_id");
     q.bind(1, person_id);
-    std::vector<FacePersonLink> links;
-    while (q.step()) {
-      links.push_back({q.int64(0), q.int64(1), parse_origin(q.text(2)), q.int64(3)});
-    }
-    return links;
+    return read_links(q);
+  }
+
+  std::vector<FacePersonLink> people_of_face(std::int64_t face_id) override {
+    Query q = db_.query(
+        "SELECT face_id, person_id, origin, created_at FROM face_person WHERE face_id = ?1 "
+        "ORDER BY person_id");
+    q.bind(1, face_id);
+    return read_links(q);
+  }
+
+  std::vector<FacePersonLink> all_links() override {
+    Query q = db_.query(
+        "SELECT face_id, person_id, origin, created_at FROM face_person "
+        "ORDER BY person_id, face_id");
+    return read_links(q);
+  }
+
+  bool delete_person(std::int64_t person_id) override {
+    db_.query("DELETE FROM persons WHERE id = ?1").bind(1, person_id).run();
+    return db_.changes() > 0;
   }
 
   CheckReport check() override {
@@ -705,6 +736,14 @@ class SqliteCatalog final : public Catalog {
   }
 
  private:
+  static std::vector<FacePersonLink> read_links(Query& q) {
+    std::vector<FacePersonLink> links;
+    while (q.step()) {
+      links.push_back({q.int64(0), q.int64(1), parse_origin(q.text(2)), q.int64(3)});
+    }
+    return links;
+  }
+
   // Counts the rows of sql (two columns) and describes the first few.
   using Describe = std::string (*)(const std::string& col0, const std::string& col1);
   std::int64_t collect(const char* sql, Describe describe, std::vector<std::string>& problems) {

@@ -1,0 +1,244 @@
+// `likeness index DIR...`: indexes photo folders into the library, with a
+// progress bar, a summary, and a clean stop on Ctrl-C (a re-run resumes).
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "likeness/library/indexer.h"
+
+namespace likeness::cli {
+namespace {
+
+struct IndexCommandOptions {
+  std::filesystem::path library;
+  std::vector<std::filesystem::path> folders;
+  std::size_t batch = 25;
+  int workers = 2;
+  bool prune = false;
+  bool json = false;
+  bool quiet = false;
+  bool progress = false;
+  std::string detector = "default";
+  float min_face = 30.0f;
+  int detect_long_side = library::AnalyzerOptions{}.detect_long_side;
+};
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+// The first Ctrl-C asks for a clean stop; the handler is one-shot, so a
+// second one ends the process at once (the catalog stays consistent anyway).
+void install_stop_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::string format_duration(double seconds) {
+  if (!(seconds >= 0.0) || seconds > 360000.0) return "--";
+  const long s = static_cast<long>(seconds + 0.5);
+  char text[32];
+  if (s >= 3600) {
+    std::snprintf(text, sizeof text, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  } else if (s >= 60) {
+    std::snprintf(text, sizeof text, "%ldm%02lds", s / 60, s % 60);
+  } else {
+    std::snprintf(text, sizeof text, "%lds", s);
+  }
+  return text;
+}
+
+// Redraws one status line on stderr at most ten times a second.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  ~ProgressBar() { finish(); }
+
+  void update(const library::IndexProgress& p) {
+    if (!enabled_) return;
+    const bool last = p.files_found > 0 && p.files_done >= p.files_found;
+    if (!last && p.seconds - last_draw_ < 0.1 && drawn_) return;
+    last_draw_ = p.seconds;
+    drawn_ = true;
+    constexpr int kWidth = 24;
+    const double share =
+        p.files_found == 0 ? 0.0 : static_cast<double>(p.files_done) / static_cast<double>(p.files_found);
+    const int filled = static_cast<int>(share * kWidth);
+    std::string bar(static_cast<std::size_t>(filled), '=');
+    if (filled < kWidth) bar += '>';
+    bar.resize(kWidth, ' ');
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "\r[%s] %zu/%zu photos  %.1f photos/s  %zu faces  %zu failed  ETA %s ",
+                  bar.c_str(), p.files_done, p.files_found, p.photos_per_second, p.faces_added,
+                  p.failed, format_duration(p.eta_seconds).c_str());
+    std::cerr << line << std::flush;
+  }
+
+  void finish() {
+    if (enabled_ && drawn_) std::cerr << '\n';
+    drawn_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  double last_draw_ = 0.0;
+};
+
+nlohmann::json summary_json(const library::IndexSummary& s, const library::Library& lib,
+                            store::Catalog& catalog) {
+  nlohmann::json failures = nlohmann::json::array();
+  for (const auto& f : s.failures) {
+    failures.push_back({{"path", f.path}, {"reason", f.reason}, {"message", f.message}});
+  }
+  return {{"library", lib.dir().string()},
+          {"files_found", s.files_found},
+          {"other_files", s.other_files},
+          {"photos_indexed", s.photos_indexed()},
+          {"photos_new", s.photos_new},
+          {"photos_changed", s.photos_changed},
+          {"photos_touched", s.photos_touched},
+          {"unchanged", s.unchanged},
+          {"failed", s.failed},
+          {"faces_added", s.faces_added},
+          {"faces_removed", s.faces_removed},
+          {"faces_too_small", s.faces_too_small},
+          {"vanished", s.vanished},
+          {"pruned", s.pruned},
+          {"errors_by_reason", s.errors_by_reason},
+          {"failures", failures},
+          {"interrupted", s.interrupted},
+          {"seconds", s.seconds},
+          {"photos_per_second",
+           s.seconds > 0.0 ? static_cast<double>(s.photos_indexed() + s.failed) / s.seconds : 0.0},
+          {"library_photos", catalog.photo_count(store::PhotoStatus::kIndexed)},
+          {"library_faces", catalog.face_count()}};
+}
+
+void print_summary(const library::IndexSummary& s, const library::Library& lib,
+                   store::Catalog& catalog) {
+  const double rate =
+      s.seconds > 0.0 ? static_cast<double>(s.photos_indexed() + s.failed) / s.seconds : 0.0;
+  std::cout << (s.interrupted ? "Stopped" : "Done") << " in " << format_duration(s.seconds)
+            << ": indexed " << s.photos_indexed() << " photos (" << s.photos_new << " new, "
+            << s.photos_changed << " changed), " << s.faces_added << " faces";
+  if (s.photos_indexed() + s.failed > 0) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f", rate);
+    std::cout << ", " << text << " photos/s";
+  }
+  std::cout << ".\n";
+  std::cout << "Skipped " << s.unchanged << " unchanged";
+  if (s.photos_touched > 0) std::cout << ", updated " << s.photos_touched << " touched";
+  if (s.other_files > 0) std::cout << ", ignored " << s.other_files << " files that are not photos";
+  std::cout << ".\n";
+  if (s.faces_too_small > 0) {
+    std::cout << s.faces_too_small << " faces were too small to recognise (see --min-face).\n";
+  }
+  if (s.failed > 0 || !s.errors_by_reason.empty()) {
+    std::cout << "Errors:";
+    for (const auto& [reason, n] : s.errors_by_reason) std::cout << ' ' << reason << ' ' << n;
+    std::cout << '\n';
+    const std::size_t shown = std::min<std::size_t>(s.failures.size(), 10);
+    for (std::size_t i = 0; i < shown; ++i) {
+      std::cout << "  " << s.failures[i].path << ": " << s.failures[i].message << '\n';
+    }
+    if (s.failures.size() > shown) {
+      std::cout << "  ... and " << (s.failed - shown) << " more (--json lists them)\n";
+    }
+  }
+  if (!s.vanished.empty()) {
+    std::cout << s.vanished.size() << " photos are no longer on disk"
+              << (s.pruned > 0 ? " and were removed from the library"
+                               : " (kept, not searched; --prune removes them)")
+              << ".\n";
+  }
+  if (s.interrupted) {
+    std::cout << "Interrupted: everything committed is kept; run the same command again to "
+                 "resume.\n";
+  }
+  std::cout << "Library " << lib.dir().string() << ": "
+            << catalog.photo_count(store::PhotoStatus::kIndexed) << " photos, "
+            << catalog.face_count() << " faces.\n";
+}
+
+int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
+  const infer::ModelStore store = infer::ModelStore::open({.models_dir = global.models_dir});
+  library::IndexerOptions indexer_options;
+  indexer_options.workers = options.workers;
+  indexer_options.analyzer.detector = options.detector;
+  indexer_options.analyzer.min_face_size = options.min_face;
+  indexer_options.analyzer.detect_long_side = options.detect_long_side;
+  auto indexer = library::Indexer::create(store, indexer_options);
+  for (const auto& why : indexer->analyzer().recognizer().skipped()) {
+    std::cerr << "likeness: warning: recognition model skipped: " << why << '\n';
+  }
+  auto lib = library::Library::open(library_dir(options.library));
+  ProgressBar bar(!options.quiet && (options.progress || ::isatty(STDERR_FILENO) == 1));
+  install_stop_handler();
+  library::IndexRunOptions run;
+  run.batch_size = options.batch;
+  run.prune = options.prune;
+  run.stop = &g_stop;
+  run.on_progress = [&bar](const library::IndexProgress& p) { bar.update(p); };
+  const library::IndexSummary summary = indexer->run(*lib, options.folders, run);
+  bar.finish();
+  if (options.json) {
+    std::cout << summary_json(summary, *lib, lib->catalog()).dump(2) << '\n';
+  } else if (!options.quiet) {
+    print_summary(summary, *lib, lib->catalog());
+  }
+  return summary.interrupted ? 130 : 0;
+}
+
+}  // namespace
+
+void register_index_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  auto options = std::make_shared<IndexCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "index",
+      "Index photo folders into the library: finds every JPEG, PNG, BMP and WEBP photo (by "
+      "content) in the folders and their subfolders, detects and describes the faces, and "
+      "stores them. Unchanged photos are skipped, changed ones re-indexed, vanished ones "
+      "reported (--prune removes them). A bad file is recorded with its reason and the run "
+      "goes on. Ctrl-C stops cleanly; running the same command again resumes. Exit code 130 "
+      "when stopped early.");
+  add_library_option(cmd, options->library);
+  cmd->add_option("folders", options->folders, "Folders (or single photos) to index")
+      ->required();
+  cmd->add_option("--batch", options->batch, "Photos per catalog commit")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--workers", options->workers, "Photos processed at once (one core each)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--prune", options->prune,
+                "Remove photos that are no longer on disk (with their faces) instead of only "
+                "reporting them");
+  cmd->add_option("--detector,-d", options->detector, "Detector backend")->capture_default_str();
+  cmd->add_option("--min-face", options->min_face,
+                  "Smallest face width kept, in pixels of the detection view")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--detect-size", options->detect_long_side,
+                  "Big JPEGs are detected on a view whose long side is at least this (0 = full "
+                  "resolution: finds smaller faces, about 3x slower)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", options->json, "Print the summary as JSON");
+  cmd->add_flag("--quiet,-q", options->quiet, "No progress bar and no summary");
+  cmd->add_flag("--progress", options->progress,
+                "Show the progress bar even when stderr is not a terminal");
+  cmd->callback([options, &global, &exit_code] { exit_code = run_index(global, *options); });
+}
+
+}  // namespace likeness::cli

@@ -1,0 +1,129 @@
+// `likeness library info | check`: what the library holds, and whether the
+// catalog and the vector index are sound and in step.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "likeness/library/library.h"
+
+namespace likeness::cli {
+namespace {
+
+struct LibraryCommandOptions {
+  std::filesystem::path library;
+  bool json = false;
+  bool repair = false;
+};
+
+std::uintmax_t folder_bytes(const std::filesystem::path& dir) {
+  std::uintmax_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+int run_info(const LibraryCommandOptions& options) {
+  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  store::Catalog& catalog = lib->catalog();
+  const nlohmann::json info{
+      {"library", lib->dir().string()},
+      {"schema_version", catalog.schema_version()},
+      {"photos",
+       {{"indexed", catalog.photo_count(store::PhotoStatus::kIndexed)},
+        {"failed", catalog.photo_count(store::PhotoStatus::kFailed)},
+        {"vanished", catalog.photo_count(store::PhotoStatus::kVanished)}}},
+      {"faces", catalog.face_count()},
+      {"searchable_vectors", catalog.face_ids_with_vector().size()},
+      {"people", catalog.list_people().size()},
+      {"bytes_on_disk", folder_bytes(lib->dir())}};
+  if (options.json) {
+    std::cout << info.dump(2) << '\n';
+    return 0;
+  }
+  std::cout << "Library " << info["library"].get<std::string>() << " (schema "
+            << info["schema_version"] << ")\n"
+            << "  photos: " << info["photos"]["indexed"] << " indexed, "
+            << info["photos"]["failed"] << " failed, " << info["photos"]["vanished"]
+            << " vanished\n"
+            << "  faces: " << info["faces"] << " (" << info["searchable_vectors"]
+            << " with vectors)\n"
+            << "  people: " << info["people"] << '\n'
+            << "  on disk: " << format_bytes(info["bytes_on_disk"].get<std::uintmax_t>()) << '\n';
+  return 0;
+}
+
+int run_check(const LibraryCommandOptions& options) {
+  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  library::LibraryCheck report = lib->check();
+  std::string repaired;
+  if (options.repair && !report.index_ok() && report.catalog_ok()) {
+    lib->vector_index();
+    const library::IndexState& state = lib->index_state();
+    repaired = std::string(library::to_string(state.source)) +
+               (state.reason.empty() ? "" : ": " + state.reason);
+    report = lib->check();
+  }
+  if (options.json) {
+    nlohmann::json out{{"library", lib->dir().string()},
+                       {"ok", report.ok()},
+                       {"catalog_ok", report.catalog_ok()},
+                       {"index_ok", report.index_ok()},
+                       {"integrity", report.catalog.integrity},
+                       {"orphan_faces", report.catalog.orphan_faces},
+                       {"orphan_vectors", report.catalog.orphan_vectors},
+                       {"links_missing_face", report.catalog.links_missing_face},
+                       {"links_missing_person", report.catalog.links_missing_person},
+                       {"malformed_vectors", report.catalog.malformed_vectors},
+                       {"catalog_vectors", report.catalog_vectors},
+                       {"index_entries", report.index_entries},
+                       {"missing_from_index", report.missing_from_index},
+                       {"extra_in_index", report.extra_in_index},
+                       {"faces_without_vector", report.faces_without_vector},
+                       {"problems", report.problems}};
+    if (!repaired.empty()) out["index_repair"] = repaired;
+    std::cout << out.dump(2) << '\n';
+  } else {
+    if (!repaired.empty()) std::cout << "Index " << repaired << ".\n";
+    std::cout << "Catalog: " << (report.catalog_ok() ? "ok" : "PROBLEMS") << "\n"
+              << "Index: " << (report.index_ok() ? "ok" : "out of step") << " ("
+              << report.index_entries << " entries for " << report.catalog_vectors
+              << " faces with vectors)\n";
+    for (const std::string& problem : report.problems) std::cout << "  " << problem << '\n';
+    if (!report.index_ok() && report.catalog_ok() && !options.repair) {
+      std::cout << "The index is repaired automatically on the next search or index run, or "
+                   "now with --repair.\n";
+    }
+    if (!report.catalog_ok()) {
+      std::cout << "The catalog is damaged: restore " << (lib->dir() / "catalog.sqlite").string()
+                << " from a backup, or index the photos into a new library.\n";
+    }
+  }
+  return report.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("library", "Inspect and check the photo library");
+  cmd->require_subcommand(1);
+  auto options = std::make_shared<LibraryCommandOptions>();
+
+  CLI::App* info = cmd->add_subcommand("info", "Counts of photos, faces and people");
+  add_library_option(info, options->library);
+  info->add_flag("--json", options->json, "JSON output");
+  info->callback([options, &exit_code] { exit_code = run_info(*options); });
+
+  CLI::App* check = cmd->add_subcommand(
+      "check",
+      "Verify the library: the catalog's integrity (storage check, orphan rows, malformed "
+      "vectors) and the vector index against the catalog. Exit code 1 when anything is wrong.");
+  add_library_option(check, options->library);
+  check->add_flag("--json", options->json, "JSON output");
+  check->add_flag("--repair", options->repair,
+                  "Bring an out-of-step vector index up to date (the catalog is never changed)");
+  check->callback([options, &exit_code] { exit_code = run_check(*options); });
+}
+
+}  // namespace likeness::cli

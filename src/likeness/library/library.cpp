@@ -1,0 +1,249 @@
+#include "likeness/library/library.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <unordered_set>
+
+namespace likeness::library {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+store::VectorIndexOptions index_options(std::size_t dimension, std::size_t faces) {
+  store::VectorIndexOptions options;
+  options.dimension = dimension;
+  // Room for the faces plus some growth, so that an indexing run does not
+  // start with a capacity doubling.
+  options.max_elements = std::max(options.max_elements, faces + faces / 4);
+  return options;
+}
+
+}  // namespace
+
+std::filesystem::path default_library_dir() {
+  if (const char* env = std::getenv("LIKENESS_LIBRARY"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::filesystem::path(xdg) / "likeness" / "library";
+  }
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') {
+    throw UsageError(
+        "cannot find a default library folder: HOME is not set; pass --library DIR or set "
+        "LIKENESS_LIBRARY");
+  }
+  return std::filesystem::path(home) / ".local" / "share" / "likeness" / "library";
+}
+
+std::string_view to_string(IndexState::Source source) {
+  switch (source) {
+    case IndexState::Source::kNotLoaded: return "not loaded";
+    case IndexState::Source::kLoaded: return "loaded";
+    case IndexState::Source::kRepaired: return "repaired";
+    case IndexState::Source::kRebuilt: return "rebuilt";
+    case IndexState::Source::kEmpty: return "empty";
+  }
+  return "unknown";
+}
+
+std::unique_ptr<Library> Library::open(const std::filesystem::path& dir,
+                                       const LibraryOptions& options) {
+  if (!options.create_if_missing && !std::filesystem::exists(dir / "catalog.sqlite")) {
+    throw store::StoreError("no library at " + dir.string() +
+                            ": index photos into it first (likeness index --library " +
+                            dir.string() + " FOLDER), or pass the right --library");
+  }
+  store::CatalogOptions catalog_options;
+  catalog_options.create_if_missing = options.create_if_missing;
+  catalog_options.busy_timeout_ms = options.busy_timeout_ms;
+  auto catalog = store::Catalog::open(dir, catalog_options);
+  return std::unique_ptr<Library>(new Library(dir, std::move(catalog)));
+}
+
+Library::Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog)
+    : dir_(std::move(dir)), catalog_(std::move(catalog)) {}
+
+Library::~Library() {
+  // Saving here keeps an index that a caller forgot to save; a failure is not
+  // worth an exception from a destructor (the next open repairs the index).
+  try {
+    save_index();
+  } catch (...) {
+  }
+}
+
+const store::VectorIndex* Library::vector_index() {
+  ensure_index();
+  return index_.get();
+}
+
+void Library::ensure_index() {
+  if (state_.source != IndexState::Source::kNotLoaded) return;
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
+  const std::filesystem::path file = index_file();
+  if (ids.empty()) {
+    state_ = {IndexState::Source::kEmpty, "", 0, seconds_since(start)};
+    return;
+  }
+  const std::optional<store::IndexStamp> stamp = store::read_stamp(file);
+  if (!stamp) {
+    rebuild_index(ids, std::filesystem::exists(file) ? "its stamp file is missing or unreadable"
+                                                     : "there was no saved index");
+    state_.seconds = seconds_since(start);
+    return;
+  }
+  try {
+    index_ = store::VectorIndex::load(file, index_options(stamp->dimension, ids.size()));
+  } catch (const store::StoreError& error) {
+    rebuild_index(ids, std::string("the saved index could not be read (") + error.what() + ")");
+    state_.seconds = seconds_since(start);
+    return;
+  }
+  if (*stamp == store::stamp_of(ids, stamp->dimension)) {
+    state_ = {IndexState::Source::kLoaded, "", ids.size(), seconds_since(start)};
+    return;
+  }
+  // Out of step. The usual cause is a run interrupted after committing faces
+  // but before saving the index: then the index lacks some faces and holds
+  // nothing extra, and adding the missing ones is enough.
+  std::vector<std::int64_t> missing;
+  for (std::int64_t id : ids) {
+    if (!index_->contains(id)) missing.push_back(id);
+  }
+  if (index_->size() + missing.size() != ids.size()) {
+    rebuild_index(ids, "the saved index holds faces the catalog no longer has");
+    state_.seconds = seconds_since(start);
+    return;
+  }
+  for (std::int64_t id : missing) {
+    for (const store::FaceVector& v : catalog_->vectors_of_face(id)) {
+      if (v.model != store::kFusedModel) continue;
+      if (v.values.size() != index_->dimension()) {
+        rebuild_index(ids, "the catalog holds vectors of another length than the index");
+        state_.seconds = seconds_since(start);
+        return;
+      }
+      index_->add(id, v.values);
+    }
+  }
+  index_dirty_ = true;
+  save_index();
+  state_ = {IndexState::Source::kRepaired,
+            "added " + std::to_string(missing.size()) + " faces the saved index lacked",
+            ids.size(), seconds_since(start)};
+}
+
+void Library::rebuild_index(std::span<const std::int64_t> ids, std::string reason) {
+  std::vector<store::FaceIdVector> vectors = catalog_->all_vectors(store::kFusedModel);
+  index_.reset();
+  if (vectors.empty()) {
+    state_ = {IndexState::Source::kEmpty, std::move(reason), 0, 0.0};
+    return;
+  }
+  const std::size_t dimension = vectors.front().values.size();
+  for (const store::FaceIdVector& v : vectors) {
+    if (v.values.size() != dimension) {
+      throw store::StoreError(
+          "the library at " + dir_.string() + " holds face vectors of " +
+          std::to_string(dimension) + " and of " + std::to_string(v.values.size()) +
+          " numbers (the recognition models changed between indexing runs); re-index it into "
+          "a new library");
+    }
+  }
+  index_ = store::VectorIndex::create(index_options(dimension, ids.size()));
+  for (const store::FaceIdVector& v : vectors) index_->add(v.face_id, v.values);
+  vectors.clear();
+  index_dirty_ = true;
+  save_index();
+  state_ = {IndexState::Source::kRebuilt, std::move(reason), ids.size(), 0.0};
+}
+
+void Library::add_to_index(std::int64_t face_id, std::span<const float> fused) {
+  ensure_index();
+  if (!index_) {
+    index_ = store::VectorIndex::create(index_options(fused.size(), 0));
+  } else if (fused.size() != index_->dimension()) {
+    throw store::StoreError("a face vector of " + std::to_string(fused.size()) +
+                            " numbers cannot join the library at " + dir_.string() +
+                            ", whose faces have " + std::to_string(index_->dimension()) +
+                            " (the recognition models changed): index into a new library");
+  }
+  index_->add(face_id, fused);
+  index_dirty_ = true;
+}
+
+void Library::remove_from_index(std::int64_t face_id) {
+  ensure_index();
+  if (!index_) return;
+  index_->remove(face_id);
+  index_dirty_ = true;
+}
+
+void Library::save_index() {
+  if (!index_dirty_) return;
+  if (index_ && index_->size() > 0) {
+    index_->save(index_file());
+  } else {
+    // No faces left: a stale file would only be rebuilt away next time.
+    std::error_code ignored;
+    std::filesystem::remove(index_file(), ignored);
+    std::filesystem::remove(index_file().string() + ".stamp", ignored);
+  }
+  index_dirty_ = false;
+}
+
+LibraryCheck Library::check() {
+  LibraryCheck report;
+  report.catalog = catalog_->check();
+  report.problems = report.catalog.problems;
+  const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
+  report.catalog_vectors = static_cast<std::int64_t>(ids.size());
+  report.faces_without_vector = catalog_->face_count() - report.catalog_vectors;
+  const std::filesystem::path file = index_file();
+  report.index_file_present = std::filesystem::exists(file);
+  if (!report.index_file_present) {
+    if (!ids.empty()) {
+      report.missing_from_index = report.catalog_vectors;
+      report.problems.push_back("index: no saved index (" + file.string() +
+                                "); it is rebuilt on the next search or index run");
+    }
+    return report;
+  }
+  const std::optional<store::IndexStamp> stamp = store::read_stamp(file);
+  std::unique_ptr<store::VectorIndex> saved;
+  try {
+    if (!stamp) throw store::StoreError("its stamp file is missing or unreadable");
+    saved = store::VectorIndex::load(file, index_options(stamp->dimension, 0));
+  } catch (const store::StoreError& error) {
+    report.index_error = error.what();
+    report.missing_from_index = report.catalog_vectors;
+    report.problems.push_back("index: cannot be read (" + report.index_error +
+                              "); it is rebuilt on the next search or index run");
+    return report;
+  }
+  report.index_loadable = true;
+  report.index_entries = static_cast<std::int64_t>(saved->size());
+  for (std::int64_t id : ids) {
+    if (!saved->contains(id)) ++report.missing_from_index;
+  }
+  report.extra_in_index =
+      report.index_entries - (report.catalog_vectors - report.missing_from_index);
+  if (report.missing_from_index > 0) {
+    report.problems.push_back("index: lacks " + std::to_string(report.missing_from_index) +
+                              " of the catalog's faces (an interrupted run?); they are added on "
+                              "the next search or index run");
+  }
+  if (report.extra_in_index > 0) {
+    report.problems.push_back("index: holds " + std::to_string(report.extra_in_index) +
+                              " faces the catalog no longer has; it is rebuilt on the next "
+                              "search or index run");
+  }
+  return report;
+}
+
+}  // namespace likeness::library

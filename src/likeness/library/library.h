@@ -1,0 +1,126 @@
+// The photo library: one folder holding the catalog (store/catalog.h) and the
+// vector index over the faces' fused vectors (store/vector_index.h), kept in
+// step with each other.
+//
+//   auto library = likeness::library::Library::open(likeness::library::default_library_dir());
+//   library->catalog().list_photos();
+//   auto near = library->vector_index()->search(fused, 50);  // loaded or rebuilt on demand
+//   library->add_to_index(face_id, fused); library->save_index();
+//   likeness::library::LibraryCheck report = library->check();
+//
+// The catalog is the truth; the index is a cache of its fused vectors. The
+// index is saved beside the catalog (faces.hnsw + faces.hnsw.stamp); when it
+// is missing, unreadable or out of step with the catalog (an interrupted
+// run, a crash, another process's writes), vector_index() repairs it (adds the
+// faces it lacks when that is enough) or rebuilds it from the catalog, and
+// says so in index_state().
+//
+// Errors: StoreError (store/catalog.h) for a library that cannot be opened or
+// written, with a message that says what to do. A library folder that does not
+// exist is created unless LibraryOptions::create_if_missing is false.
+// Thread-safety: none; one Library per thread (several processes may open the
+// same library: the catalog serialises writers).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "likeness/store/catalog.h"
+#include "likeness/store/vector_index.h"
+
+namespace likeness::library {
+
+// Where the library lives when --library is not given: $LIKENESS_LIBRARY when
+// set and not empty, else $XDG_DATA_HOME/likeness/library, else
+// ~/.local/share/likeness/library.
+std::filesystem::path default_library_dir();
+
+struct LibraryOptions {
+  // false: a library folder without a catalog is StoreError ("no library at
+  // DIR: run `likeness index --library DIR FOLDER` first") instead of being
+  // created. Read-only commands (search, people, check) use false.
+  bool create_if_missing = true;
+  int busy_timeout_ms = 10000;
+};
+
+// How vector_index() obtained the index.
+struct IndexState {
+  enum class Source { kNotLoaded, kLoaded, kRepaired, kRebuilt, kEmpty };
+  Source source = Source::kNotLoaded;
+  std::string reason;  // why it was repaired or rebuilt ("" when loaded as saved)
+  std::size_t faces = 0;
+  double seconds = 0.0;  // time spent loading / repairing / rebuilding
+};
+// "not loaded", "loaded", "repaired", "rebuilt", "empty".
+std::string_view to_string(IndexState::Source source);
+
+// `likeness library check`: the catalog's own integrity plus the index against
+// the catalog. Never modifies the library.
+struct LibraryCheck {
+  store::CheckReport catalog;
+  bool index_file_present = false;
+  bool index_loadable = false;
+  std::string index_error;              // why it could not be loaded
+  std::int64_t catalog_vectors = 0;     // faces with a fused vector
+  std::int64_t index_entries = 0;       // live ids in the saved index
+  std::int64_t missing_from_index = 0;  // catalog faces the index lacks
+  std::int64_t extra_in_index = 0;      // index ids the catalog no longer has
+  std::int64_t faces_without_vector = 0;  // faces with no fused vector (not searchable at all)
+  std::vector<std::string> problems;      // human-readable, catalog's first
+  // The catalog is sound. The index being stale is not an error (it is
+  // repaired on the next use) but is reported in `problems` and index_ok().
+  bool catalog_ok() const { return catalog.ok(); }
+  bool index_ok() const {
+    return catalog_vectors == 0 ||
+           (index_loadable && missing_from_index == 0 && extra_in_index == 0);
+  }
+  bool ok() const { return catalog_ok() && index_ok(); }
+};
+
+class Library {
+ public:
+  static std::unique_ptr<Library> open(const std::filesystem::path& dir,
+                                       const LibraryOptions& options = {});
+  ~Library();
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  store::Catalog& catalog() { return *catalog_; }
+  // dir/faces.hnsw.
+  std::filesystem::path index_file() const { return dir_ / "faces.hnsw"; }
+
+  // The index over every catalog face's fused vector, loaded, repaired or
+  // rebuilt (and then saved) on first use; nullptr while the library holds no
+  // fused vector. Throws StoreError when the catalog holds fused vectors of
+  // different lengths (the models changed between runs: re-index).
+  const store::VectorIndex* vector_index();
+  const IndexState& index_state() const { return state_; }
+
+  // Keep the in-memory index in step with catalog writes the caller made
+  // (after the catalog transaction committed). The index is loaded first if
+  // it is not yet. save_index() writes it if anything changed.
+  void add_to_index(std::int64_t face_id, std::span<const float> fused);
+  void remove_from_index(std::int64_t face_id);
+  void save_index();
+
+  LibraryCheck check();
+
+ private:
+  Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog);
+  void ensure_index();
+  void rebuild_index(std::span<const std::int64_t> ids, std::string reason);
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Catalog> catalog_;
+  std::unique_ptr<store::VectorIndex> index_;
+  IndexState state_;
+  bool index_dirty_ = false;
+};
+
+}  // namespace likeness::library

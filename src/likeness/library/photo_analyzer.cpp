@@ -1,0 +1,134 @@
+#include "likeness/library/photo_analyzer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "likeness/core/error.h"
+#include "likeness/io/file.h"
+#include "likeness/io/hash.h"
+#include "likeness/io/image.h"
+
+namespace likeness::library {
+namespace {
+
+// A detection moved by (dx, dy) and scaled by s: (p + d) * s.
+detect::Detection transformed(detect::Detection d, float dx, float dy, float s) {
+  d.box = cv::Rect2f((d.box.x + dx) * s, (d.box.y + dy) * s, d.box.width * s, d.box.height * s);
+  for (cv::Point2f& p : d.landmarks) p = cv::Point2f((p.x + dx) * s, (p.y + dy) * s);
+  return d;
+}
+
+class Analyzer final : public PhotoAnalyzer {
+ public:
+  Analyzer(const infer::ModelStore& store, const AnalyzerOptions& options) : options_(options) {
+    detect::DetectorOptions det;
+    det.min_face_size = options.min_face_size;
+    det.threads = options.threads;
+    detector_ = detect::Detector::create(options.detector, store, det);
+    recognizer_ = match::Recognizer::create(
+        store, {.threads = options.threads, .min_quality = options.min_quality});
+  }
+
+  const detect::Detector& detector() const override { return *detector_; }
+  const match::Recognizer& recognizer() const override { return *recognizer_; }
+
+  DetectedPhoto read(const std::filesystem::path& path) const override {
+    DetectedPhoto photo;
+    io::FileBytes file = io::read_file_bytes(path, options_.max_file_bytes);
+    if (!file.ok()) {
+      photo.reason = file.error == io::FileError::too_large ? "file_too_large"
+                                                            : std::string(io::to_string(file.error));
+      photo.message = file.message;
+      return photo;
+    }
+    photo.size_bytes = static_cast<std::int64_t>(file.bytes.size());
+    photo.content_hash = io::sha256_hex(file.bytes);
+    photo.bytes = std::make_shared<const std::vector<std::uint8_t>>(std::move(file.bytes));
+    return photo;
+  }
+
+  void detect_read(DetectedPhoto& photo, const std::filesystem::path& path) const override {
+    if (!photo.ok() || !photo.bytes) return;
+    io::DecodeOptions decode;
+    decode.min_long_side = options_.detect_long_side;
+    decode.max_file_bytes = options_.max_file_bytes;
+    io::DecodeResult decoded = io::decode_image_bytes(*photo.bytes, decode, path.string());
+    if (!decoded.ok()) {
+      photo.reason = io::to_string(decoded.error);
+      photo.message = decoded.message;
+      return;
+    }
+    io::DecodedImage& d = *decoded.value;
+    photo.width = d.original_width;
+    photo.height = d.original_height;
+    photo.capture_time = d.capture_time;
+    photo.warnings = std::move(d.warnings);
+    photo.view = d.image;
+    photo.scale = d.scale;
+    const detect::DetectionResult found = detector_->detect(photo.view);
+    const float to_photo = static_cast<float>(1.0 / d.scale);
+    for (const detect::Detection& face : found.faces) {
+      photo.faces.push_back(transformed(face, 0.0f, 0.0f, to_photo));
+    }
+    photo.too_small = found.too_small.size();
+  }
+
+  DetectedPhoto detect(const std::filesystem::path& path) const override {
+    DetectedPhoto photo = read(path);
+    detect_read(photo, path);
+    return photo;
+  }
+
+  match::FaceDescription describe(const DetectedPhoto& photo, std::size_t index) const override {
+    if (index >= photo.faces.size()) {
+      throw UsageError("face " + std::to_string(index) + " requested, the photo has " +
+                       std::to_string(photo.faces.size()));
+    }
+    const detect::Detection& face = photo.faces[index];
+    const float scale = static_cast<float>(photo.scale);
+    if (scale >= 1.0f || face.box.width * scale >= options_.describe_from_full_below ||
+        !photo.bytes) {
+      return recognizer_->describe(photo.view, transformed(face, 0.0f, 0.0f, scale));
+    }
+    // The face is small in the reduced view: decode its surroundings (one
+    // face width on every side, enough for alignment and the quality crop)
+    // at full resolution.
+    const float margin = std::max(face.box.width, face.box.height);
+    const cv::Rect wanted(static_cast<int>(std::floor(face.box.x - margin)),
+                          static_cast<int>(std::floor(face.box.y - margin)),
+                          static_cast<int>(std::ceil(face.box.width + 2 * margin)),
+                          static_cast<int>(std::ceil(face.box.height + 2 * margin)));
+    const cv::Rect region = wanted & cv::Rect(0, 0, photo.width, photo.height);
+    if (region.empty()) return recognizer_->describe(photo.view, transformed(face, 0, 0, scale));
+    io::DecodeOptions decode;
+    decode.max_file_bytes = options_.max_file_bytes;
+    const io::DecodeResult crop = io::decode_image_region_bytes(*photo.bytes, region, decode);
+    if (!crop.ok()) return recognizer_->describe(photo.view, transformed(face, 0, 0, scale));
+    const cv::Rect& got = crop.value->region;
+    return recognizer_->describe(
+        crop.value->image,
+        transformed(face, -static_cast<float>(got.x), -static_cast<float>(got.y), 1.0f));
+  }
+
+ private:
+  AnalyzerOptions options_;
+  std::unique_ptr<detect::Detector> detector_;
+  std::unique_ptr<match::Recognizer> recognizer_;
+};
+
+}  // namespace
+
+std::unique_ptr<PhotoAnalyzer> PhotoAnalyzer::create(const infer::ModelStore& store,
+                                                     const AnalyzerOptions& options) {
+  return std::make_unique<Analyzer>(store, options);
+}
+
+std::size_t largest_face(const std::vector<detect::Detection>& faces) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < faces.size(); ++i) {
+    if (faces[i].box.area() > faces[best].box.area()) best = i;
+  }
+  return best;
+}
+
+}  // namespace likeness::library
