@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "likeness/library/indexer.h"
+#include "likeness/library/people_cluster.h"
 
 namespace likeness::cli {
 namespace {
@@ -192,10 +193,20 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   run.on_progress = [&bar](const library::IndexProgress& p) { bar.update(p); };
   const library::IndexSummary summary = indexer->run(*lib, options.folders, run);
   bar.finish();
+  // New faces of people already known join them now; the rest wait for the
+  // next `people cluster`.
+  const library::AttachReport attached =
+      library::attach_new_faces(*lib, indexer->analyzer().recognizer(), summary.new_face_ids);
   if (options.json) {
-    std::cout << summary_json(summary, *lib, lib->catalog()).dump(2) << '\n';
+    nlohmann::json out = summary_json(summary, *lib, lib->catalog());
+    out["faces_joined_people"] = attached.attached;
+    std::cout << out.dump(2) << '\n';
   } else if (!options.quiet) {
     print_summary(summary, *lib, lib->catalog());
+    if (attached.considered > 0) {
+      std::cout << attached.attached << " of " << attached.considered
+                << " new faces joined people already known.\n";
+    }
   }
   return summary.interrupted ? 130 : 0;
 }

@@ -193,6 +193,8 @@ class Catalog {
   virtual std::int64_t add_face(const Face& face, std::span<const FaceVector> vectors) = 0;
   virtual std::optional<Face> find_face(std::int64_t face_id) = 0;
   virtual std::vector<Face> faces_of_photo(std::int64_t photo_id) = 0;        // by id
+  // Every face, by id (clustering reads the whole library at once).
+  virtual std::vector<Face> all_faces() = 0;
   virtual std::vector<FaceVector> vectors_of_face(std::int64_t face_id) = 0;  // by model
   // Every face's vector of one model, by face id (for index rebuilds).
   virtual std::vector<FaceIdVector> all_vectors(std::string_view model = kFusedModel) = 0;

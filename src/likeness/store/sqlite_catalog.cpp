@@ -559,6 +559,13 @@ class SqliteCatalog final : public Catalog {
     return faces;
   }
 
+  std::vector<Face> all_faces() override {
+    Query q = db_.query("SELECT " LIKENESS_FACE_COLUMNS " FROM faces ORDER BY id");
+    std::vector<Face> faces;
+    while (q.step()) faces.push_back(read_face(q));
+    return faces;
+  }
+
   std::vector<FaceVector> vectors_of_face(std::int64_t face_id) override {
     Query q = db_.query("SELECT model, data FROM vectors WHERE face_id = ?1 ORDER BY model");
     q.bind(1, face_id);
