@@ -62,6 +62,15 @@ run_demo() {
   "$BUILD_DIR/likeness" models
   step "Main job: likeness detect on the demo photos (drawings in $BUILD_DIR/demo/)"
   "$BUILD_DIR/likeness" detect "$demo"/sample*.jpg --draw "$BUILD_DIR/demo/"
+  # A library of its own, so that the demo never mixes into the user's
+  # default library (~/.local/share/likeness/library).
+  local library="$BUILD_DIR/demo/library"
+  step "Main job: likeness index the demo photos into $library"
+  "$BUILD_DIR/likeness" index --library "$library" "$demo"
+  "$BUILD_DIR/likeness" people cluster --library "$library"
+  "$BUILD_DIR/likeness" people list --library "$library"
+  step "Main job: likeness search with the largest face of sample1.jpg"
+  "$BUILD_DIR/likeness" search --library "$library" "$demo/sample1.jpg" --top 5
 }
 
 run_tests() {

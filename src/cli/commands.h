@@ -41,6 +41,12 @@ std::string format_bytes(std::uintmax_t bytes);
 // "a, b, c": for help texts that list the names an option accepts.
 std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
 
+// JSON as text for output. Paths need not be UTF-8 (file names are bytes):
+// invalid sequences are printed as U+FFFD instead of aborting the command.
+inline std::string json_text(const nlohmann::json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // A face's quality measures as JSON (`detect --json`, `compare --json`):
 // {overall, high, formula, sharpness, contrast, size, pose, exposure,
 //  yaw, pitch, roll (degrees, null without landmarks), raw: {...}}.

@@ -216,7 +216,7 @@ int run_pairs(const Pipeline& pipeline, const CompareCommandOptions& options) {
     }
     if (r.contains("error")) ++failures;
     if (options.json) {
-      std::cout << r.dump() << '\n';
+      std::cout << json_text(r) << '\n';
     } else {
       std::printf("%s\t%s\t", r.value("a", std::string()).c_str(),
                   r.value("b", std::string()).c_str());
@@ -243,7 +243,7 @@ int run_compare(const GlobalOptions& global, const CompareCommandOptions& option
       compare_json(pipeline, options.a.string(), pipeline.load(options.a, options.face_a),
                    options.b.string(), pipeline.load(options.b, options.face_b));
   if (options.json) {
-    std::cout << r.dump(1) << '\n';
+    std::cout << json_text(r, 1) << '\n';
   } else {
     print_text(r);
   }

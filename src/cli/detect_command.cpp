@@ -166,11 +166,11 @@ int run_detect(const GlobalOptions& global, const DetectCommandOptions& options)
     if (!drawn.empty()) std::printf("  drawn to %s\n", drawn.c_str());
   }
   if (options.json) {
-    std::cout << nlohmann::json{{"detector", detector->name()},
-                                {"min_face", options.min_face},
-                                {"photos", photos},
-                                {"failed", failures}}
-                     .dump(1)
+    std::cout << json_text(nlohmann::json{{"detector", detector->name()},
+                                          {"min_face", options.min_face},
+                                          {"photos", photos},
+                                          {"failed", failures}},
+                           1)
               << '\n';
   }
   return failures > 0 ? 1 : 0;

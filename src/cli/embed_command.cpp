@@ -75,10 +75,8 @@ int run_embed(const GlobalOptions& global, const EmbedCommandOptions& options) {
     photos.push_back({{"file", file.string()}, {"ok", true}, {"faces", faces}});
   }
   if (options.json) {
-    std::cout << nlohmann::json{{"detector", detector->name()},
-                                {"photos", photos},
-                                {"failed", failures}}
-                     .dump()
+    std::cout << json_text(nlohmann::json{
+                     {"detector", detector->name()}, {"photos", photos}, {"failed", failures}})
               << '\n';
   }
   return failures > 0 ? 1 : 0;

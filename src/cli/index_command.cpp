@@ -71,7 +71,8 @@ class ProgressBar {
     drawn_ = true;
     constexpr int kWidth = 24;
     const double share =
-        p.files_found == 0 ? 0.0 : static_cast<double>(p.files_done) / static_cast<double>(p.files_found);
+        p.files_found == 0 ? 0.0
+                           : static_cast<double>(p.files_done) / static_cast<double>(p.files_found);
     const int filled = static_cast<int>(share * kWidth);
     std::string bar(static_cast<std::size_t>(filled), '=');
     if (filled < kWidth) bar += '>';
@@ -154,7 +155,11 @@ void print_summary(const library::IndexSummary& s, const library::Library& lib,
       std::cout << "  " << s.failures[i].path << ": " << s.failures[i].message << '\n';
     }
     if (s.failures.size() > shown) {
-      std::cout << "  ... and " << (s.failed - shown) << " more (--json lists them)\n";
+      // Every error, not only failed photos: folders that cannot be listed
+      // are listed too (and s.failed alone can be smaller than `shown`).
+      std::size_t errors = 0;
+      for (const auto& [reason, n] : s.errors_by_reason) errors += n;
+      std::cout << "  ... and " << (errors - shown) << " more (--json lists them)\n";
     }
   }
   if (!s.vanished.empty()) {
@@ -198,9 +203,11 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   const library::AttachReport attached =
       library::attach_new_faces(*lib, indexer->analyzer().recognizer(), summary.new_face_ids);
   if (options.json) {
+    // Paths are bytes; one that is not UTF-8 (an old camera's file name) is
+    // printed with U+FFFD for its invalid bytes rather than failing the run.
     nlohmann::json out = summary_json(summary, *lib, lib->catalog());
     out["faces_joined_people"] = attached.attached;
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
   } else if (!options.quiet) {
     print_summary(summary, *lib, lib->catalog());
     if (attached.considered > 0) {
@@ -224,8 +231,7 @@ void register_index_command(CLI::App& app, const GlobalOptions& global, int& exi
       "goes on. Ctrl-C stops cleanly; running the same command again resumes. Exit code 130 "
       "when stopped early.");
   add_library_option(cmd, options->library);
-  cmd->add_option("folders", options->folders, "Folders (or single photos) to index")
-      ->required();
+  cmd->add_option("folders", options->folders, "Folders (or single photos) to index")->required();
   cmd->add_option("--batch", options->batch, "Photos per catalog commit")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -27,26 +27,24 @@ std::uintmax_t folder_bytes(const std::filesystem::path& dir) {
 int run_info(const LibraryCommandOptions& options) {
   auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
   store::Catalog& catalog = lib->catalog();
-  const nlohmann::json info{
-      {"library", lib->dir().string()},
-      {"schema_version", catalog.schema_version()},
-      {"photos",
-       {{"indexed", catalog.photo_count(store::PhotoStatus::kIndexed)},
-        {"failed", catalog.photo_count(store::PhotoStatus::kFailed)},
-        {"vanished", catalog.photo_count(store::PhotoStatus::kVanished)}}},
-      {"faces", catalog.face_count()},
-      {"searchable_vectors", catalog.face_ids_with_vector().size()},
-      {"people", catalog.list_people().size()},
-      {"bytes_on_disk", folder_bytes(lib->dir())}};
+  const nlohmann::json info{{"library", lib->dir().string()},
+                            {"schema_version", catalog.schema_version()},
+                            {"photos",
+                             {{"indexed", catalog.photo_count(store::PhotoStatus::kIndexed)},
+                              {"failed", catalog.photo_count(store::PhotoStatus::kFailed)},
+                              {"vanished", catalog.photo_count(store::PhotoStatus::kVanished)}}},
+                            {"faces", catalog.face_count()},
+                            {"searchable_vectors", catalog.face_ids_with_vector().size()},
+                            {"people", catalog.list_people().size()},
+                            {"bytes_on_disk", folder_bytes(lib->dir())}};
   if (options.json) {
-    std::cout << info.dump(2) << '\n';
+    std::cout << json_text(info, 2) << '\n';
     return 0;
   }
   std::cout << "Library " << info["library"].get<std::string>() << " (schema "
             << info["schema_version"] << ")\n"
-            << "  photos: " << info["photos"]["indexed"] << " indexed, "
-            << info["photos"]["failed"] << " failed, " << info["photos"]["vanished"]
-            << " vanished\n"
+            << "  photos: " << info["photos"]["indexed"] << " indexed, " << info["photos"]["failed"]
+            << " failed, " << info["photos"]["vanished"] << " vanished\n"
             << "  faces: " << info["faces"] << " (" << info["searchable_vectors"]
             << " with vectors)\n"
             << "  people: " << info["people"] << '\n'
@@ -83,7 +81,7 @@ int run_check(const LibraryCommandOptions& options) {
                        {"faces_without_vector", report.faces_without_vector},
                        {"problems", report.problems}};
     if (!repaired.empty()) out["index_repair"] = repaired;
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
   } else {
     if (!repaired.empty()) std::cout << "Index " << repaired << ".\n";
     std::cout << "Catalog: " << (report.catalog_ok() ? "ok" : "PROBLEMS") << "\n"

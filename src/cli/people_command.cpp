@@ -40,21 +40,21 @@ int run_cluster(const GlobalOptions& global, const PeopleCommandOptions& options
   recluster.graph.threads = 2;
   const library::ReclusterReport r = library::cluster_people(*lib, *recognizer, recluster);
   if (options.json) {
-    std::cout << nlohmann::json{{"faces", r.faces},
-                                {"faces_clustered", r.faces_clustered},
-                                {"faces_left_out", r.faces_left_out},
-                                {"people", r.people},
-                                {"people_created", r.people_created},
-                                {"people_deleted", r.people_deleted},
-                                {"links_changed", r.links_changed},
-                                {"seconds", r.seconds}}
-                     .dump(2)
+    std::cout << json_text(nlohmann::json{{"faces", r.faces},
+                                          {"faces_clustered", r.faces_clustered},
+                                          {"faces_left_out", r.faces_left_out},
+                                          {"people", r.people},
+                                          {"people_created", r.people_created},
+                                          {"people_deleted", r.people_deleted},
+                                          {"links_changed", r.links_changed},
+                                          {"seconds", r.seconds}},
+                           2)
               << '\n';
   } else {
-    std::cout << r.people << " people from " << r.faces_clustered << " of " << r.faces
-              << " faces (" << r.faces_left_out
-              << " left out: low quality, or seen once); " << r.people_created << " new, "
-              << r.people_deleted << " removed, " << r.links_changed << " links changed.\n"
+    std::cout << r.people << " people from " << r.faces_clustered << " of " << r.faces << " faces ("
+              << r.faces_left_out << " left out: low quality, or seen once); " << r.people_created
+              << " new, " << r.people_deleted << " removed, " << r.links_changed
+              << " links changed.\n"
               << "Your confirmations and rejections were kept. Name people with `likeness "
                  "people name ID NAME`.\n";
   }
@@ -73,7 +73,7 @@ int run_list(const PeopleCommandOptions& options) {
       p["confirmed"] = s.confirmed;
       out.push_back(p);
     }
-    std::cout << nlohmann::json{{"people", out}}.dump(2) << '\n';
+    std::cout << json_text(nlohmann::json{{"people", out}}, 2) << '\n';
     return 0;
   }
   if (people.empty()) {
@@ -82,8 +82,8 @@ int run_list(const PeopleCommandOptions& options) {
   }
   for (const auto& s : people) {
     std::cout << library::person_label(s.person) << ": " << s.faces << " faces in " << s.photos
-              << " photos" << (s.confirmed > 0 ? ", " + std::to_string(s.confirmed) + " confirmed" : "")
-              << '\n';
+              << " photos"
+              << (s.confirmed > 0 ? ", " + std::to_string(s.confirmed) + " confirmed" : "") << '\n';
   }
   return 0;
 }
@@ -105,7 +105,7 @@ int run_show(const PeopleCommandOptions& options) {
     }
     nlohmann::json out = person_json(person);
     out["faces"] = list;
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
     return 0;
   }
   std::cout << library::person_label(person) << ": " << faces.size() << " faces\n";
@@ -146,9 +146,10 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
       "are never one person; low-quality faces are left out). Keeps confirmed and rejected "
       "faces as the user left them.");
   add_library_option(cluster, o->library);
-  cluster->add_option("--threshold", o->threshold,
-                      "Probability (0-1) above which faces are grouped (default: the "
-                      "calibrated decision threshold)")
+  cluster
+      ->add_option("--threshold", o->threshold,
+                   "Probability (0-1) above which faces are grouped (default: the "
+                   "calibrated decision threshold)")
       ->check(CLI::Range(0.0, 1.0));
   cluster->add_flag("--json", o->json, "JSON output");
   cluster->callback([o, &global, &exit_code] { exit_code = run_cluster(global, *o); });
@@ -207,8 +208,8 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
     exit_code = 0;
   });
 
-  CLI::App* reject = cmd->add_subcommand(
-      "reject", "This face is not this person (kept through re-clustering)");
+  CLI::App* reject =
+      cmd->add_subcommand("reject", "This face is not this person (kept through re-clustering)");
   add_library_option(reject, o->library);
   reject->add_option("face", o->face, "Face id")->required();
   reject->add_option("person", o->person, "Name or id")->required();

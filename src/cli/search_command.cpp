@@ -27,9 +27,9 @@ struct SearchCommandOptions {
 nlohmann::json box_json(const store::FaceBox& b) { return {b.x, b.y, b.w, b.h}; }
 
 nlohmann::json stored_quality_json(const store::FaceQuality& q) {
-  return {{"overall", q.overall},   {"sharpness", q.sharpness}, {"contrast", q.contrast},
-          {"size", q.size},         {"pose", q.pose},           {"exposure", q.exposure},
-          {"yaw", q.yaw_deg},       {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
+  return {{"overall", q.overall}, {"sharpness", q.sharpness}, {"contrast", q.contrast},
+          {"size", q.size},       {"pose", q.pose},           {"exposure", q.exposure},
+          {"yaw", q.yaw_deg},     {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
 }
 
 int run_person_search(const SearchCommandOptions& options) {
@@ -42,17 +42,17 @@ int run_person_search(const SearchCommandOptions& options) {
   }
   nlohmann::json people = nlohmann::json::array();
   for (const store::Person& person : found) {
-    const std::vector<library::PersonFace> faces =
-        library::person_faces(lib->catalog(), person.id);
+    const std::vector<library::PersonFace> faces = library::person_faces(lib->catalog(), person.id);
     nlohmann::json photos = nlohmann::json::array();
     for (const library::PersonFace& f : faces) {
-      photos.push_back({{"path", f.photo.path},
-                        {"box", box_json(f.face.box)},
-                        {"face_id", f.face.id},
-                        {"quality", f.face.quality.overall},
-                        {"origin", store::to_string(f.origin)},
-                        {"capture_time", f.photo.capture_time ? nlohmann::json(*f.photo.capture_time)
-                                                              : nlohmann::json(nullptr)}});
+      photos.push_back(
+          {{"path", f.photo.path},
+           {"box", box_json(f.face.box)},
+           {"face_id", f.face.id},
+           {"quality", f.face.quality.overall},
+           {"origin", store::to_string(f.origin)},
+           {"capture_time", f.photo.capture_time ? nlohmann::json(*f.photo.capture_time)
+                                                 : nlohmann::json(nullptr)}});
     }
     if (options.json) {
       people.push_back({{"id", person.id},
@@ -69,7 +69,7 @@ int run_person_search(const SearchCommandOptions& options) {
   if (options.json) {
     // One person: its photos are the results; several with that name: each listed.
     nlohmann::json out = people.size() == 1 ? people[0] : nlohmann::json{{"people", people}};
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
   }
   return 0;
 }
@@ -88,11 +88,11 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
   const library::DetectedPhoto photo = analyzer->detect(options.photo);
   if (!photo.ok()) {
     if (options.json) {
-      std::cout << nlohmann::json{{"query", options.photo.string()},
-                                  {"error", photo.reason},
-                                  {"message", photo.message},
-                                  {"results", nlohmann::json::array()}}
-                       .dump(2)
+      std::cout << json_text(nlohmann::json{{"query", options.photo.string()},
+                                            {"error", photo.reason},
+                                            {"message", photo.message},
+                                            {"results", nlohmann::json::array()}},
+                             2)
                 << '\n';
     }
     std::cerr << "likeness: " << photo.message << '\n';
@@ -104,18 +104,18 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
         ": no face found. Use a photo with a clear, well-lit face at least 30x30 pixels" +
         (photo.too_small > 0 ? " (the faces found are smaller than that)." : ".");
     if (options.json) {
-      std::cout << nlohmann::json{{"query", options.photo.string()},
-                                  {"error", "no_face"},
-                                  {"message", message},
-                                  {"results", nlohmann::json::array()}}
-                       .dump(2)
+      std::cout << json_text(nlohmann::json{{"query", options.photo.string()},
+                                            {"error", "no_face"},
+                                            {"message", message},
+                                            {"results", nlohmann::json::array()}},
+                             2)
                 << '\n';
     }
     std::cerr << "likeness: " << message << '\n';
     return 1;
   }
-  const std::size_t chosen =
-      options.face < 0 ? library::largest_face(photo.faces) : static_cast<std::size_t>(options.face);
+  const std::size_t chosen = options.face < 0 ? library::largest_face(photo.faces)
+                                              : static_cast<std::size_t>(options.face);
   if (chosen >= photo.faces.size()) {
     std::cerr << "likeness: --face " << options.face << ": the photo has " << photo.faces.size()
               << " faces (0 to " << photo.faces.size() - 1 << ")\n";
@@ -132,8 +132,8 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
   nlohmann::json faces = nlohmann::json::array();
   for (std::size_t i = 0; i < photo.faces.size(); ++i) {
     const auto& b = photo.faces[i].box;
-    faces.push_back({{"index", i}, {"box", {b.x, b.y, b.width, b.height}},
-                     {"score", photo.faces[i].score}});
+    faces.push_back(
+        {{"index", i}, {"box", {b.x, b.y, b.width, b.height}}, {"score", photo.faces[i].score}});
   }
   if (options.json) {
     nlohmann::json results = nlohmann::json::array();
@@ -159,7 +159,7 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
                        {"candidates", result.candidates},
                        {"results", results}};
     if (!result.note.empty()) out["note"] = result.note;
-    std::cout << out.dump(2) << '\n';
+    std::cout << json_text(out, 2) << '\n';
     return 0;
   }
   if (photo.faces.size() > 1) {
@@ -177,8 +177,8 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
   }
   if (!result.note.empty()) std::cout << result.note << '\n';
   if (result.hits.empty()) {
-    std::cout << "No match above probability " << result.threshold << " among "
-              << result.candidates << " candidates.\n";
+    std::cout << "No match above probability " << result.threshold << " among " << result.candidates
+              << " candidates.\n";
     return 0;
   }
   std::printf("%-4s %-11s %-7s %s\n", "#", "probability", "quality", "photo (face box)");

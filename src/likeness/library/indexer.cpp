@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -53,10 +53,19 @@ struct Outcome {
   std::size_t too_small = 0;
 };
 
+// A photo that failed for a reason that can pass without the file changing
+// (its permissions were fixed, which leaves its time alone; the run ran out
+// of memory) is tried again by every run until it works.
+bool worth_retrying(const store::Photo& photo) {
+  if (photo.status != store::PhotoStatus::kFailed) return false;
+  const std::string reason = photo.error.substr(0, photo.error.find(':'));
+  return reason == "unreadable" || reason == "processing_error";
+}
+
 bool has_photo_extension(const fs::path& path) {
-  static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".jpe", ".png", ".bmp",
-                                                   ".webp", ".gif", ".tif", ".tiff", ".heic",
-                                                   ".heif", ".avif", ".jfif"};
+  static const std::set<std::string> kExtensions = {".jpg",  ".jpeg", ".jpe", ".png",  ".bmp",
+                                                    ".webp", ".gif",  ".tif", ".tiff", ".heic",
+                                                    ".heif", ".avif", ".jfif"};
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -82,14 +91,18 @@ class Walker {
   }
 
   std::set<std::string> seen;  // every photo path found, for the vanished check
+  // Folders that could not be listed ("/a/b/"): what the catalog holds under
+  // them is unknown this run, not vanished.
+  std::vector<std::string> unlisted;
 
  private:
   bool walk_folder(const fs::path& folder, const struct stat& st, std::vector<Task>& tasks) {
     if (!visited_.insert({st.st_dev, st.st_ino}).second) return true;
     std::vector<fs::path> entries;
     std::error_code ec;
-    for (fs::directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end;
-         !ec && it != end; it.increment(ec)) {
+    // No skip_permission_denied: it would make an unreadable folder look
+    // empty, and its photos vanished (and pruned).
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
       entries.push_back(it->path());
     }
     if (ec) {
@@ -102,10 +115,12 @@ class Walker {
       struct stat est {};
       if (::stat(entry.c_str(), &est) != 0) {
         // A dangling symlink or a file deleted during the walk.
+        const int error = errno;
         if (has_photo_extension(entry)) {
-          record_unreadable(entry, "not_found", entry.string() + ": cannot be opened (" +
-                                                    std::string(std::strerror(errno)) + ")",
-                            tasks);
+          record_unreadable(
+              entry, error == EACCES || error == EPERM ? "unreadable" : "not_found",
+              entry.string() + ": cannot be opened (" + std::string(std::strerror(error)) + ")",
+              tasks);
         }
         continue;
       }
@@ -146,13 +161,16 @@ class Walker {
       task.sniff_message = prefix.message;
     }
     task.path = library_path(file);
+    // The same photo named twice (a folder and a photo in it, a folder given
+    // twice) is one photo: a second task would store its faces twice.
+    if (!seen.insert(task.path).second) return;
     task.size = static_cast<std::int64_t>(st.st_size);
     task.mtime = static_cast<std::int64_t>(st.st_mtime);
-    seen.insert(task.path);
     ++summary_.files_found;
     task.known = catalog_.find_photo(task.path);
     if (task.known && task.known->status != store::PhotoStatus::kVanished &&
-        task.known->size_bytes == task.size && task.known->mtime == task.mtime) {
+        task.known->size_bytes == task.size && task.known->mtime == task.mtime &&
+        !worth_retrying(*task.known)) {
       ++summary_.unchanged;
       return;
     }
@@ -163,9 +181,9 @@ class Walker {
                          std::vector<Task>& tasks) {
     Task task;
     task.path = library_path(file);
+    if (!seen.insert(task.path).second) return;
     task.sniff_reason = std::move(reason);
     task.sniff_message = std::move(message);
-    seen.insert(task.path);
     ++summary_.files_found;
     task.known = catalog_.find_photo(task.path);
     if (task.known && task.known->status == store::PhotoStatus::kFailed &&
@@ -177,6 +195,7 @@ class Walker {
   }
 
   void fail_folder(const fs::path& folder, const std::string& why) {
+    unlisted.push_back(library_path(folder) + "/");
     ++summary_.errors_by_reason["unreadable_folder"];
     if (summary_.failures.size() < kMaxFailuresListed) {
       summary_.failures.push_back({library_path(folder), "unreadable_folder",
@@ -263,7 +282,7 @@ class Run {
     for (const fs::path& folder : folders) walked = walked && walker.walk(folder, tasks_);
     report_progress();
     process_tasks();
-    if (walked && !stopped()) handle_vanished(folders, walker.seen);
+    if (walked && !stopped()) handle_vanished(folders, walker.seen, walker.unlisted);
     summary_.interrupted = stopped() || !walked;
     library_.save_index();
     summary_.seconds = seconds();
@@ -379,6 +398,10 @@ class Run {
   // Writes a batch in one transaction, then updates the vector index.
   void commit(std::vector<Outcome>& batch) {
     if (batch.empty()) return;
+    // The saved index is loaded (and repaired) against the catalog as it is
+    // before this run writes: loaded after the first write, it would look
+    // out of step and, once a face was removed, be rebuilt from scratch.
+    library_.vector_index();
     std::vector<std::int64_t> removed;
     std::vector<std::pair<std::int64_t, const std::vector<float>*>> added;
     catalog_.write_batch([&] {
@@ -420,7 +443,9 @@ class Run {
   void count(const Outcome& out) {
     ++done_;
     switch (out.kind) {
-      case Outcome::Kind::kTouched: ++summary_.photos_touched; break;
+      case Outcome::Kind::kTouched:
+        ++summary_.photos_touched;
+        break;
       case Outcome::Kind::kIndexed:
         ++(out.task->known ? summary_.photos_changed : summary_.photos_new);
         summary_.faces_added += out.faces.size();
@@ -463,7 +488,8 @@ class Run {
     options_.on_progress(p);
   }
 
-  void handle_vanished(std::span<const fs::path> folders, const std::set<std::string>& seen) {
+  void handle_vanished(std::span<const fs::path> folders, const std::set<std::string>& seen,
+                       const std::vector<std::string>& unlisted) {
     std::vector<std::string> roots;
     for (const fs::path& folder : folders) {
       std::string root = library_path(folder);
@@ -477,10 +503,15 @@ class Run {
         return photo.path.rfind(root, 0) == 0 || photo.path + "/" == root;
       });
       if (!under) continue;
+      const bool unknown = std::any_of(unlisted.begin(), unlisted.end(), [&](const std::string& f) {
+        return photo.path.rfind(f, 0) == 0;
+      });
+      if (unknown) continue;
       if (photo.status == store::PhotoStatus::kVanished && !options_.prune) continue;
       gone.push_back(std::move(photo));
     }
     if (gone.empty()) return;
+    library_.vector_index();  // before the catalog changes: see commit()
     std::vector<std::int64_t> removed;
     catalog_.write_batch([&] {
       for (const store::Photo& photo : gone) {

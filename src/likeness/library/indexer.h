@@ -9,9 +9,12 @@
 //    first bytes: JPEG, PNG, BMP and WEBP are photos; another file with a
 //    photo's extension (.jpg, .png, ...) is recorded as failed with the
 //    reason; any other file is left alone and counted;
-//  - skips photos whose size and modification time match the catalog; a
-//    photo whose bytes are unchanged (same sha256) but whose time changed is
-//    only updated; a changed photo is re-indexed (its old faces replaced);
+//  - skips photos whose size and modification time match the catalog (but
+//    retries those that failed as "unreadable" or "processing_error", which
+//    can pass without the file changing); a photo whose bytes are unchanged
+//    (same sha256) but whose time changed is only updated; a changed photo is
+//    re-indexed (its old faces replaced); a photo reached twice (a folder and
+//    a photo in it) is one photo;
 //  - decodes, detects and describes photos on `workers` threads at once (each
 //    worker does every stage of its photo, so the stages of different photos
 //    overlap), and commits them in batches of `batch_size` photos; a photo's
@@ -20,6 +23,8 @@
 //    the next run redoes: no face is lost or stored twice;
 //  - reports photos of the catalog under the given folders that are no longer
 //    on disk as vanished (kept, not searched), and deletes them with `prune`;
+//    a folder that cannot be listed is an error ("unreadable_folder") and the
+//    photos under it are left as they are, never vanished;
 //  - keeps the vector index in step and saves it at the end (or on stop).
 // Memory is bounded by workers + 2 * batch_size photos in flight, whatever the
 // number of photos (plus one path per file found).
@@ -80,9 +85,9 @@ struct IndexSummary {
   std::vector<std::string> vanished;  // catalog photos under the folders no longer on disk
   std::size_t pruned = 0;             // of those, deleted (prune)
   std::map<std::string, std::size_t> errors_by_reason;
-  std::vector<IndexFailure> failures;  // the first 1000
+  std::vector<IndexFailure> failures;      // the first 1000
   std::vector<std::int64_t> new_face_ids;  // faces added by this run (people assign them)
-  bool interrupted = false;  // stopped early; a re-run resumes
+  bool interrupted = false;                // stopped early; a re-run resumes
   double seconds = 0.0;
   std::size_t photos_indexed() const { return photos_new + photos_changed; }
 };

@@ -41,11 +41,16 @@ std::filesystem::path default_library_dir() {
 
 std::string_view to_string(IndexState::Source source) {
   switch (source) {
-    case IndexState::Source::kNotLoaded: return "not loaded";
-    case IndexState::Source::kLoaded: return "loaded";
-    case IndexState::Source::kRepaired: return "repaired";
-    case IndexState::Source::kRebuilt: return "rebuilt";
-    case IndexState::Source::kEmpty: return "empty";
+    case IndexState::Source::kNotLoaded:
+      return "not loaded";
+    case IndexState::Source::kLoaded:
+      return "loaded";
+    case IndexState::Source::kRepaired:
+      return "repaired";
+    case IndexState::Source::kRebuilt:
+      return "rebuilt";
+    case IndexState::Source::kEmpty:
+      return "empty";
   }
   return "unknown";
 }
@@ -134,8 +139,8 @@ void Library::ensure_index() {
   index_dirty_ = true;
   save_index();
   state_ = {IndexState::Source::kRepaired,
-            "added " + std::to_string(missing.size()) + " faces the saved index lacked",
-            ids.size(), seconds_since(start)};
+            "added " + std::to_string(missing.size()) + " faces the saved index lacked", ids.size(),
+            seconds_since(start)};
 }
 
 void Library::rebuild_index(std::span<const std::int64_t> ids, std::string reason) {

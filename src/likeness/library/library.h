@@ -65,11 +65,11 @@ struct LibraryCheck {
   store::CheckReport catalog;
   bool index_file_present = false;
   bool index_loadable = false;
-  std::string index_error;              // why it could not be loaded
-  std::int64_t catalog_vectors = 0;     // faces with a fused vector
-  std::int64_t index_entries = 0;       // live ids in the saved index
-  std::int64_t missing_from_index = 0;  // catalog faces the index lacks
-  std::int64_t extra_in_index = 0;      // index ids the catalog no longer has
+  std::string index_error;                // why it could not be loaded
+  std::int64_t catalog_vectors = 0;       // faces with a fused vector
+  std::int64_t index_entries = 0;         // live ids in the saved index
+  std::int64_t missing_from_index = 0;    // catalog faces the index lacks
+  std::int64_t extra_in_index = 0;        // index ids the catalog no longer has
   std::int64_t faces_without_vector = 0;  // faces with no fused vector (not searchable at all)
   std::vector<std::string> problems;      // human-readable, catalog's first
   // The catalog is sound. The index being stale is not an error (it is

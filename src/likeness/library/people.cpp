@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 namespace likeness::library {
@@ -43,8 +44,8 @@ store::Person find_person(store::Catalog& catalog, std::string_view name_or_id) 
   if (found.size() > 1) {
     std::string ids;
     for (const store::Person& p : found) ids += (ids.empty() ? "#" : ", #") + std::to_string(p.id);
-    throw UsageError("several people are called '" + std::string(name_or_id) +
-                     "': use an id (" + ids + ")");
+    throw UsageError("several people are called '" + std::string(name_or_id) + "': use an id (" +
+                     ids + ")");
   }
   return found.front();
 }
@@ -92,9 +93,9 @@ std::vector<PersonSummary> list_people(store::Catalog& catalog) {
     s.photos = photos.size();
     people.push_back(std::move(s));
   }
-  std::stable_sort(people.begin(), people.end(), [](const PersonSummary& a, const PersonSummary& b) {
-    return a.faces > b.faces;
-  });
+  std::stable_sort(
+      people.begin(), people.end(),
+      [](const PersonSummary& a, const PersonSummary& b) { return a.faces > b.faces; });
   return people;
 }
 
@@ -116,17 +117,22 @@ void merge_people(store::Catalog& catalog, std::int64_t keep, std::int64_t other
   const store::Person merged = require_person(catalog, other);
   if (keep == other) throw UsageError("cannot merge a person with themselves");
   catalog.write_batch([&] {
-    std::set<std::int64_t> rejected_by_keep;
+    std::map<std::int64_t, store::LinkOrigin> kept_links;
     for (const store::FacePersonLink& link : catalog.faces_of_person(keep)) {
-      if (link.origin == store::LinkOrigin::kRejected) rejected_by_keep.insert(link.face_id);
+      kept_links[link.face_id] = link.origin;
     }
     for (const store::FacePersonLink& link : catalog.faces_of_person(other)) {
-      // A face the user rejected from either stays rejected from the merged
-      // person; every other face is confirmed by the merge.
-      const bool rejected = link.origin == store::LinkOrigin::kRejected ||
-                            rejected_by_keep.count(link.face_id) > 0;
+      const auto kept_link = kept_links.find(link.face_id);
+      // The kept person's own word about a face wins (a face confirmed for
+      // them stays confirmed, one rejected stays rejected); otherwise a face
+      // rejected from the merged person stays rejected and every other face
+      // is confirmed by the merge.
+      if (kept_link != kept_links.end() && kept_link->second != store::LinkOrigin::kAutomatic) {
+        continue;
+      }
       catalog.link_face(link.face_id, keep,
-                        rejected ? store::LinkOrigin::kRejected : store::LinkOrigin::kConfirmed);
+                        link.origin == store::LinkOrigin::kRejected ? store::LinkOrigin::kRejected
+                                                                     : store::LinkOrigin::kConfirmed);
     }
     for (const store::FacePersonLink& link : catalog.faces_of_person(keep)) {
       if (link.origin == store::LinkOrigin::kAutomatic) {

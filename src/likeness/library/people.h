@@ -55,7 +55,9 @@ std::vector<PersonSummary> list_people(store::Catalog& catalog);
 // is accepting it).
 void name_person(store::Catalog& catalog, std::int64_t person_id, std::string name);
 // Moves every link of `other` to `keep` (as confirmed; rejections stay
-// rejections) and deletes `other`. `keep` takes other's name if it has none.
+// rejections; where `keep` already has a confirmed or rejected link to the
+// same face, keep's stays) and deletes `other`. `keep` takes other's name if
+// it has none.
 void merge_people(store::Catalog& catalog, std::int64_t keep, std::int64_t other);
 // Moves `faces` from the person to a new person (named `name` when given),
 // confirmed there and rejected from the old one; returns the new id.

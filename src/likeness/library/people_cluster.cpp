@@ -55,9 +55,9 @@ LoadedFaces load_faces(store::Catalog& catalog, const match::Recognizer& recogni
 struct Links {
   ClusterConstraints constraints;
   std::vector<std::int64_t> person_of_face;  // confirmed or automatic, kNoPerson when none
-  std::set<std::pair<std::int64_t, std::int64_t>> automatic;        // (face id, person)
-  std::set<std::pair<std::int64_t, std::int64_t>> rejected;        // (face id, person)
-  std::set<std::pair<std::int64_t, std::int64_t>> confirmed;       // (face id, person)
+  std::set<std::pair<std::int64_t, std::int64_t>> automatic;  // (face id, person)
+  std::set<std::pair<std::int64_t, std::int64_t>> rejected;   // (face id, person)
+  std::set<std::pair<std::int64_t, std::int64_t>> confirmed;  // (face id, person)
 };
 
 Links read_links(store::Catalog& catalog, const LoadedFaces& loaded) {
@@ -188,8 +188,7 @@ ReclusterReport cluster_people(Library& library, const match::Recognizer& recogn
   for (const auto& m : members) report.faces_clustered += m.size();
   report.faces_left_out = report.faces - report.faces_clustered;
   report.people = catalog.list_people().size();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 
@@ -210,8 +209,9 @@ AttachReport attach_new_faces(Library& library, const match::Recognizer& recogni
   }
   report.considered = candidates.size();
   if (candidates.empty()) return report;
-  const std::vector<Assignment> joined = assign_new_faces(
-      loaded.descriptions, links.person_of_face, candidates, links.constraints, recognizer, options);
+  const std::vector<Assignment> joined =
+      assign_new_faces(loaded.descriptions, links.person_of_face, candidates, links.constraints,
+                       recognizer, options);
   catalog.write_batch([&] {
     for (const Assignment& a : joined) {
       catalog.link_face(loaded.faces[a.face].id, a.person, store::LinkOrigin::kAutomatic);

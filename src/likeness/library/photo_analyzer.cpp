@@ -36,8 +36,9 @@ class Analyzer final : public PhotoAnalyzer {
     DetectedPhoto photo;
     io::FileBytes file = io::read_file_bytes(path, options_.max_file_bytes);
     if (!file.ok()) {
-      photo.reason = file.error == io::FileError::too_large ? "file_too_large"
-                                                            : std::string(io::to_string(file.error));
+      photo.reason = file.error == io::FileError::too_large
+                         ? "file_too_large"
+                         : std::string(io::to_string(file.error));
       photo.message = file.message;
       return photo;
     }
@@ -105,9 +106,8 @@ class Analyzer final : public PhotoAnalyzer {
     const io::DecodeResult crop = io::decode_image_region_bytes(*photo.bytes, region, decode);
     if (!crop.ok()) return recognizer_->describe(photo.view, transformed(face, 0, 0, scale));
     const cv::Rect& got = crop.value->region;
-    return recognizer_->describe(
-        crop.value->image,
-        transformed(face, -static_cast<float>(got.x), -static_cast<float>(got.y), 1.0f));
+    return recognizer_->describe(crop.value->image, transformed(face, -static_cast<float>(got.x),
+                                                                -static_cast<float>(got.y), 1.0f));
   }
 
  private:

@@ -56,8 +56,8 @@ struct DetectedPhoto {
   std::string message;
   std::string content_hash;  // sha256 of the file (set whenever it could be read)
   std::int64_t size_bytes = 0;
-  int width = 0, height = 0;  // oriented full-resolution size
-  std::string capture_time;   // EXIF DateTimeOriginal, "" when absent
+  int width = 0, height = 0;             // oriented full-resolution size
+  std::string capture_time;              // EXIF DateTimeOriginal, "" when absent
   std::vector<detect::Detection> faces;  // photo pixels, best score first
   std::size_t too_small = 0;
   std::vector<std::string> warnings;  // e.g. decoder remarks

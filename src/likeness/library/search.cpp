@@ -1,6 +1,7 @@
 #include "likeness/library/search.h"
 
 #include <algorithm>
+#include <set>
 
 namespace likeness::library {
 
@@ -111,6 +112,11 @@ SearchResult search_face(Library& library, const match::Recognizer& recognizer,
     if (a.fused_cosine != b.fused_cosine) return a.fused_cosine > b.fused_cosine;
     return a.face_id < b.face_id;
   });
+  if (options.one_per_photo) {
+    std::set<std::int64_t> photos;
+    std::erase_if(result.hits,
+                  [&](const SearchHit& hit) { return !photos.insert(hit.photo_id).second; });
+  }
   if (result.hits.size() > options.top_k) result.hits.resize(options.top_k);
   return result;
 }

@@ -34,6 +34,10 @@ struct SearchOptions {
   // Candidates taken from the vector index for exact re-ranking: at least
   // this many, and at least 5 * top_k.
   std::size_t candidates = 100;
+  // Keep only the best face of each photo: one person appears once in a
+  // photo, so a second face of the same photo is a look-alike (a relative,
+  // a poster) and the photo is already in the results.
+  bool one_per_photo = true;
 };
 
 struct SearchHit {
@@ -43,7 +47,7 @@ struct SearchHit {
   std::optional<std::string> capture_time;
   store::FaceBox box;  // photo pixels
   double probability = 0.0;
-  bool same_person = false;  // probability above the calibrated threshold
+  bool same_person = false;   // probability above the calibrated threshold
   float fused_cosine = 0.0f;  // similarity in the vector index
   store::FaceQuality quality;
   bool searchable = true;  // quality at least the recognizer's minimum

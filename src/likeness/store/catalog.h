@@ -57,7 +57,7 @@ struct Photo {
   std::string content_hash;  // lower-case hex sha256 of the file
   std::int64_t size_bytes = 0;
   std::int64_t mtime = 0;                   // seconds since epoch
-  std::optional<std::string> capture_time;  // EXIF DateTimeOriginal as found, if any
+  std::optional<std::string> capture_time;  // EXIF DateTimeOriginal (io::ExifInfo), if any
   PhotoStatus status = PhotoStatus::kIndexed;
   std::string error;            // why status is kFailed; empty otherwise
   std::int64_t indexed_at = 0;  // 0 on upsert = now
