@@ -1066,6 +1066,31 @@ TEST_F(LibraryIndexRepair, CatalogWithoutFacesHasNoIndex) {
   EXPECT_TRUE(lib->check().ok());
 }
 
+// A save killed half-way leaves temporary files beside the index: opening the
+// library removes those older than an hour and leaves a recent one (which may
+// belong to a save still running in another process).
+TEST(LibraryOpen, RemovesAbandonedIndexTemporaries) {
+  const testing::TempDir temp("library_temporaries");
+  const fs::path dir = temp.path() / "library";
+  Library::open(dir);
+  const fs::path old_index = dir / "faces.hnsw.tmp12345";
+  const fs::path old_stamp = dir / "faces.hnsw.stamp.tmp678";
+  const fs::path recent = dir / "faces.hnsw.tmp999";
+  const fs::path other = dir / "notes.tmp1";
+  for (const fs::path& file : {old_index, old_stamp, recent, other}) {
+    std::ofstream(file) << "partial";
+  }
+  const auto two_hours_ago = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  for (const fs::path& file : {old_index, old_stamp, other}) {
+    fs::last_write_time(file, two_hours_ago);
+  }
+  Library::open(dir);
+  EXPECT_FALSE(fs::exists(old_index));
+  EXPECT_FALSE(fs::exists(old_stamp));
+  EXPECT_TRUE(fs::exists(recent));
+  EXPECT_TRUE(fs::exists(other));  // not ours
+}
+
 // library_path: absolute and lexically normal, symlinks kept, no trailing
 // slash.
 TEST(LibraryPath, AbsoluteNormalAndWithoutTrailingSlash) {

@@ -21,6 +21,20 @@ store::VectorIndexOptions index_options(std::size_t dimension, std::size_t faces
   return options;
 }
 
+// VectorIndex::save() writes through temporary files beside the index; a
+// process killed during a save leaves them behind. Those older than an hour
+// cannot belong to a save still running.
+void remove_abandoned_temporaries(const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("faces.hnsw", 0) != 0 || name.find(".tmp") == std::string::npos) continue;
+    std::error_code ignored;
+    if (entry.last_write_time(ignored) < cutoff) std::filesystem::remove(entry.path(), ignored);
+  }
+}
+
 }  // namespace
 
 std::filesystem::path default_library_dir() {
@@ -66,6 +80,7 @@ std::unique_ptr<Library> Library::open(const std::filesystem::path& dir,
   catalog_options.create_if_missing = options.create_if_missing;
   catalog_options.busy_timeout_ms = options.busy_timeout_ms;
   auto catalog = store::Catalog::open(dir, catalog_options);
+  remove_abandoned_temporaries(dir);
   return std::unique_ptr<Library>(new Library(dir, std::move(catalog)));
 }
 
