@@ -131,7 +131,7 @@ TEST(Session, GarbageFileIsAModelError) {
 }
 
 TEST(Session, NonOnnxModelIsRefusedByTheStore) {
-  EXPECT_THROW(ModelStore::open().open_session("dlib_resnet"), UsageError);
+  EXPECT_THROW(ModelStore::open().open_session("dlib_landmarks_5"), UsageError);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -806,10 +807,17 @@ std::vector<std::uint8_t> with_exif(const std::vector<std::uint8_t>& jpeg, int o
   u32(0);
   t.insert(t.end(), date.begin(), date.end());
   t.push_back(0);
-  std::vector<std::uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
   const std::size_t length = 2 + 6 + t.size();
-  out.insert(out.end(), {0xff, 0xe1, static_cast<std::uint8_t>(length >> 8),
-                         static_cast<std::uint8_t>(length), 'E', 'x', 'i', 'f', 0, 0});
+  const std::array<std::uint8_t, 10> app1{0xff, 0xe1, static_cast<std::uint8_t>(length >> 8),
+                                          static_cast<std::uint8_t>(length), 'E', 'x', 'i', 'f',
+                                          0, 0};
+  // Reserved up front: growing from the two-byte SOI makes GCC 12 warn
+  // (-Warray-bounds, a false positive in its memmove inlining).
+  std::vector<std::uint8_t> out;
+  out.reserve(jpeg.size() + app1.size() + t.size());
+  out.push_back(jpeg[0]);
+  out.push_back(jpeg[1]);
+  out.insert(out.end(), app1.begin(), app1.end());
   out.insert(out.end(), t.begin(), t.end());
   out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
   return out;

@@ -20,7 +20,7 @@
 // throws ModelError from create(); a face that cannot be aligned (no landmarks
 // or degenerate landmarks) is an empty optional.
 // Thread-safety: embed(), embed_batch() and embed_views() may be called from
-// several threads at once (the dlib backend serialises its network).
+// several threads at once.
 #pragma once
 
 #include <memory>
@@ -45,8 +45,8 @@ struct EmbedderOptions {
   // Embed the face and its mirror image and use the normalised sum. Empty =
   // the model's measured default (on where it helped on LFW).
   std::optional<bool> flip_tta{};
-  // ONNX Runtime intra-op threads (0 = all cores). dlib follows OpenBLAS's own
-  // setting (OPENBLAS_NUM_THREADS).
+  // ONNX Runtime intra-op threads (0 = all cores), for every model (dlib's
+  // network runs in ONNX Runtime too).
   int threads = 1;
   // Overrides of the manifest's input convention, for measuring alternatives
   // (bench/lfw_bench). Empty = the manifest's value.
