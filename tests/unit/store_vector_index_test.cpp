@@ -224,6 +224,94 @@ TEST_F(StoreVectorIndex, GrowsPastMaxElements) {
   }
 }
 
+// The distance is summed in blocks of 16 and 4 floats and a scalar tail; an
+// element lost at any of those edges would show in these dimensions.
+TEST(StoreVectorIndexDistance, EveryElementCountsInAnyDimension) {
+  std::mt19937 rng(4242);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const std::size_t dimension : {1u, 3u, 4u, 7u, 16u, 20u, 31u, 832u, 833u}) {
+    SCOPED_TRACE("dimension " + std::to_string(dimension));
+    auto index = VectorIndex::create({.dimension = dimension});
+    // Twins but for the last element, which alone decides the order.
+    std::vector<float> last_plus(dimension, 0.0f), last_minus(dimension, 0.0f);
+    last_plus.back() = 1.0f;
+    last_minus.back() = -1.0f;
+    index->add(1, last_plus);
+    index->add(2, last_minus);
+    const auto found = index->search(last_plus, 2);
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].face_id, 1);
+    EXPECT_FLOAT_EQ(found[0].similarity, 1.0f);
+    EXPECT_EQ(found[1].face_id, 2);
+    EXPECT_FLOAT_EQ(found[1].similarity, -1.0f);
+
+    // Random vectors: the similarity is the inner product (in double here).
+    std::vector<std::vector<float>> stored;
+    for (std::int64_t id = 10; id < 20; ++id) {
+      std::vector<float>& v = stored.emplace_back(dimension);
+      for (float& x : v) x = normal(rng);
+      index->add(id, v);
+    }
+    std::vector<float> query(dimension);
+    for (float& x : query) x = normal(rng);
+    for (const Neighbour& n : index->search(query, 12)) {
+      double expected = 0.0;
+      if (n.face_id >= 10) {
+        const auto& v = stored[static_cast<std::size_t>(n.face_id - 10)];
+        for (std::size_t i = 0; i < dimension; ++i) expected += double{query[i]} * v[i];
+      } else {
+        expected = (n.face_id == 1 ? 1.0 : -1.0) * query.back();
+      }
+      EXPECT_NEAR(n.similarity, expected, 1e-4 * std::sqrt(static_cast<double>(dimension)))
+          << "id " << n.face_id;
+    }
+  }
+}
+
+TEST_F(StoreVectorIndex, AddBatchMatchesAddOneByOne) {
+  std::vector<std::int64_t> ids = all_ids();
+  std::vector<float> flat;
+  for (const auto& v : vectors_) flat.insert(flat.end(), v.begin(), v.end());
+  auto batch = VectorIndex::create({.dimension = kDim, .max_elements = 10});
+  batch->add_batch(ids, flat, 2);
+  EXPECT_EQ(batch->size(), kCount);
+  EXPECT_EQ(batch->stamp(), index_->stamp());
+  for (std::size_t i = 0; i < kCount; i += 97) {
+    EXPECT_EQ(batch->search(vectors_[i], 1).at(0).face_id, id_of(i));
+  }
+  std::mt19937 rng(777);
+  std::size_t hits = 0;
+  constexpr std::size_t kQueries = 50, kK = 10;
+  for (std::size_t q = 0; q < kQueries; ++q) {
+    const auto query = random_unit(rng);
+    const auto truth = brute_force(query, kK);
+    for (const Neighbour& n : batch->search(query, kK)) {
+      hits += static_cast<std::size_t>(std::count(truth.begin(), truth.end(), n.face_id));
+    }
+  }
+  EXPECT_GE(static_cast<double>(hits) / (kQueries * kK), 0.95);
+
+  // A second batch: a replaced id, a removed id revived, a new id given twice
+  // (the last vector wins), on one thread per core.
+  batch->remove(id_of(1));
+  const std::vector<std::int64_t> more{id_of(0), id_of(1), 7'000'000, 7'000'000};
+  std::vector<float> more_flat;
+  for (const std::size_t i : {500u, 1u, 600u, 700u}) {
+    more_flat.insert(more_flat.end(), vectors_[i].begin(), vectors_[i].end());
+  }
+  batch->add_batch(more, more_flat, 0);
+  EXPECT_EQ(batch->size(), kCount + 1);
+  EXPECT_TRUE(batch->contains(id_of(1)));
+  const auto twins = batch->search(vectors_[500], 2);
+  ASSERT_EQ(twins.size(), 2u);
+  EXPECT_TRUE(twins[0].face_id == id_of(0) || twins[1].face_id == id_of(0));
+  const auto last = batch->search(vectors_[700], 2);
+  EXPECT_TRUE(last.at(0).face_id == 7'000'000 || last.at(1).face_id == 7'000'000);
+  for (const Neighbour& n : batch->search(vectors_[600], 3)) EXPECT_NE(n.face_id, 7'000'000);
+
+  EXPECT_THROW(batch->add_batch(more, std::vector<float>(kDim), 1), likeness::UsageError);
+}
+
 TEST_F(StoreVectorIndex, StampMatchesCatalogIds) {
   auto ids = all_ids();
   EXPECT_EQ(index_->stamp(), likeness::store::stamp_of(ids, kDim));

@@ -3,21 +3,26 @@
 // Debian's hnswlib 0.6.2 prefetches one entry past the end of a node's link
 // list in its SSE path (searchBaseLayer: `*(datal + j + 1)` on the last j), a
 // heap read overflow that AddressSanitizer reports on the first inserts. The
-// plain C++ path reads only what it owns; its distance loop is slower (not
-// yet measured at library scale: the search benchmark of the library issue).
+// plain C++ path reads only what it owns; its scalar distance loop is replaced
+// by InnerProductSpace below.
 #define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "likeness/core/error.h"
@@ -148,6 +153,56 @@ void check_hnsw_header(const fs::path& file, std::size_t dimension, std::uint64_
   }
 }
 
+// Four floats, one SSE register on x86-64 (the baseline: no AVX assumed).
+using Float4 = float __attribute__((vector_size(16)));
+
+Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);  // unaligned: hnswlib packs vectors at 4-byte offsets
+  return v;
+}
+
+// hnswlib's distance: 1 - dot(a, b) over *dimension_ptr floats. hnswlib's own
+// loop is one chain of dependent scalar adds, which the compiler may not
+// reorder (no -ffast-math): one multiply-add per add latency. Four
+// independent 4-float accumulators keep SSE busy: at 832 floats about 8x
+// faster per distance on cached vectors (two or eight accumulators were no
+// faster), 2.5-3x on building and searching 10k faces, and 1.6x per distance
+// on vectors read from memory, which dominates at library scale (see
+// docs/benchmarks.md, "Search scale"). Named accumulators rather than an
+// array: at -O2 (RelWithDebInfo) GCC keeps an array on the stack. The loops
+// stop at the last whole block and the scalar tail reads the rest, so nothing
+// past either vector is read.
+float inner_product_distance(const void* a_ptr, const void* b_ptr, const void* dimension_ptr) {
+  const auto* a = static_cast<const float*>(a_ptr);
+  const auto* b = static_cast<const float*>(b_ptr);
+  const std::size_t n = *static_cast<const std::size_t*>(dimension_ptr);
+  Float4 s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 += load4(a + i) * load4(b + i);
+    s1 += load4(a + i + 4) * load4(b + i + 4);
+    s2 += load4(a + i + 8) * load4(b + i + 8);
+    s3 += load4(a + i + 12) * load4(b + i + 12);
+  }
+  for (; i + 4 <= n; i += 4) s0 += load4(a + i) * load4(b + i);
+  const Float4 s = (s0 + s1) + (s2 + s3);
+  float sum = (s[0] + s[1]) + (s[2] + s[3]);
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return 1.0f - sum;
+}
+
+class InnerProductSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit InnerProductSpace(std::size_t dimension) : dimension_(dimension) {}
+  std::size_t get_data_size() override { return dimension_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return inner_product_distance; }
+  void* get_dist_func_param() override { return &dimension_; }
+
+ private:
+  std::size_t dimension_;
+};
+
 void check_options(const VectorIndexOptions& options) {
   if (options.dimension == 0 || options.m <= 0 || options.ef_construction <= 0 ||
       options.ef_search <= 0) {
@@ -199,6 +254,65 @@ class HnswVectorIndex final : public VectorIndex {
       hnsw_->resizeIndex(std::max<std::size_t>(2 * hnsw_->max_elements_, 16));
     }
     hnsw_->addPoint(vector.data(), label);
+  }
+
+  void add_batch(std::span<const std::int64_t> ids, std::span<const float> vectors,
+                 std::size_t threads) override {
+    const std::size_t dimension = options_.dimension;
+    if (vectors.size() != ids.size() * dimension) {
+      throw UsageError("VectorIndex::add_batch: expected " + std::to_string(ids.size()) + " x " +
+                       std::to_string(dimension) + " floats, got " +
+                       std::to_string(vectors.size()));
+    }
+    const auto row = [&](std::size_t i) { return vectors.subspan(i * dimension, dimension); };
+    // Only the last occurrence of an id is added: hnswlib must not see one new
+    // label in two threads (the second would update a half-inserted node).
+    std::unordered_map<std::int64_t, std::size_t> last;
+    last.reserve(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) last[ids[i]] = i;
+    std::vector<std::size_t> fresh;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (last[ids[i]] != i) continue;
+      // Replacing a vector may revive a removed id, which updates hnswlib's
+      // deletion count without a lock: replacements go one by one.
+      if (hnsw_->label_lookup_.contains(static_cast<hnswlib::labeltype>(ids[i]))) {
+        add(ids[i], row(i));
+      } else {
+        fresh.push_back(i);
+      }
+    }
+    // Grown once up front: resizeIndex() must not run beside an insert.
+    const std::size_t needed = hnsw_->cur_element_count + fresh.size();
+    if (needed > hnsw_->max_elements_) {
+      hnsw_->resizeIndex(std::max(needed, 2 * hnsw_->max_elements_));
+    }
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    // hnswlib's inserts lock the link lists they touch; its Python binding
+    // inserts in parallel the same way. They draw each node's level from one
+    // generator without a lock: a data race that hnswlib's own parallel insert
+    // has too, whose effect on x86-64 is at worst two nodes drawing one level.
+    std::atomic<std::size_t> next{0};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    const auto insert = [&] {
+      try {
+        for (std::size_t j = next++; j < fresh.size(); j = next++) {
+          const std::size_t i = fresh[j];
+          hnsw_->addPoint(row(i).data(), static_cast<hnswlib::labeltype>(ids[i]));
+        }
+      } catch (...) {
+        const std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next = fresh.size();
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      const std::size_t workers = std::min(threads, fresh.size());
+      for (std::size_t t = 1; t < workers; ++t) helpers.emplace_back(insert);
+      insert();
+    }
+    if (error) std::rethrow_exception(error);
   }
 
   void remove(std::int64_t face_id) override {
@@ -292,7 +406,7 @@ class HnswVectorIndex final : public VectorIndex {
   }
 
   VectorIndexOptions options_;
-  hnswlib::InnerProductSpace space_;  // must outlive hnsw_
+  InnerProductSpace space_;  // must outlive hnsw_
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;
 };
 

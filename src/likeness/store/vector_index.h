@@ -20,7 +20,7 @@
 // stamp or of another dimension, is StoreError (rebuild the index).
 //
 // Thread-safety: const members (search, size, contains, stamp, save) may run
-// concurrently with each other; add and remove need exclusive access.
+// concurrently with each other; add, add_batch and remove need exclusive access.
 #pragma once
 
 #include <cstddef>
@@ -82,6 +82,16 @@ class VectorIndex {
   // (also a removed one, which becomes live again). UsageError when
   // vector.size() != dimension. The vector is stored as given (not normalised).
   virtual void add(std::int64_t face_id, std::span<const float> vector) = 0;
+
+  // Adds ids.size() vectors, the i-th being
+  // vectors[i * dimension, (i + 1) * dimension), as add() would one by one (a
+  // repeated id keeps its last vector), inserting the new ids with `threads`
+  // threads (0: one per core): for building or rebuilding from the catalog.
+  // With more than one thread the graph, and so which close vectors a search
+  // may miss, depends on the threads' timing. UsageError when vectors.size()
+  // != ids.size() * dimension.
+  virtual void add_batch(std::span<const std::int64_t> ids, std::span<const float> vectors,
+                         std::size_t threads) = 0;
 
   // Hides `face_id` from search, size and stamp; no-op when absent. The slot
   // stays allocated until the index is rebuilt.
