@@ -176,7 +176,19 @@ void Library::rebuild_index(std::span<const std::int64_t> ids, std::string reaso
     }
   }
   index_ = store::VectorIndex::create(index_options(dimension, ids.size()));
-  for (const store::FaceIdVector& v : vectors) index_->add(v.face_id, v.values);
+  {
+    // One batch on every core: rebuilding a large library is the slow path.
+    std::vector<std::int64_t> face_ids;
+    std::vector<float> flat;
+    face_ids.reserve(vectors.size());
+    flat.reserve(vectors.size() * dimension);
+    for (store::FaceIdVector& v : vectors) {
+      face_ids.push_back(v.face_id);
+      flat.insert(flat.end(), v.values.begin(), v.values.end());
+      std::vector<float>().swap(v.values);
+    }
+    index_->add_batch(face_ids, flat, 0);
+  }
   vectors.clear();
   index_dirty_ = true;
   save_index();
