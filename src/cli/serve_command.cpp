@@ -1,0 +1,103 @@
+// `likeness serve`: the web page and the JSON API (docs/api.md) on this
+// machine. Ctrl-C stops cleanly: an indexing run finishes the photos in
+// flight and commits before the server exits.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "likeness/server/server.h"
+
+namespace likeness::cli {
+namespace {
+
+struct ServeCommandOptions {
+  std::filesystem::path library;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  bool allow_remote = false;
+  std::uint64_t max_upload_mb = 32;
+  int workers = 2;
+};
+
+int run_serve(const GlobalOptions& global, const ServeCommandOptions& options) {
+  server::ServerOptions server_options;
+  server_options.library_dir = library_dir(options.library);
+  server_options.models_dir = global.models_dir;
+  server_options.host = options.host;
+  server_options.port = options.port;
+  server_options.allow_remote = options.allow_remote;
+  server_options.max_upload_bytes = options.max_upload_mb << 20;
+  server_options.index_workers = options.workers;
+
+  // Signals are taken by sigwait() on this thread rather than by a handler:
+  // stopping the server (joining the indexing run) is not async-signal-safe.
+  // Blocked before any thread starts, so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::unique_ptr<server::Server> server = server::Server::create(server_options);
+  if (server->remote()) {
+    std::cerr << "likeness: warning: listening on " << options.host
+              << ", not only on this machine: anyone who can reach this address and port can "
+                 "see the library's faces and photos.\n";
+  }
+  std::cout << "Likeness is serving " << server_options.library_dir.string() << " at "
+            << server->url() << "\nPress Ctrl-C to stop." << std::endl;
+
+  bool listened = true;
+  std::atomic<bool> stopping{false};
+  std::thread serving([&] {
+    listened = server->run();
+    // Wake the main thread when the listener ends by itself.
+    if (!stopping.load()) ::kill(::getpid(), SIGTERM);
+  });
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  stopping.store(true);
+  std::cerr << "likeness: stopping (finishing an indexing run first, if any)...\n";
+  server->stop();
+  serving.join();
+  if (!listened) {
+    std::cerr << "likeness: the server stopped listening unexpectedly\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_serve_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  auto options = std::make_shared<ServeCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve the web page and the JSON API (docs/api.md) for the library on this machine: "
+      "upload a photo and find the person, browse and correct people, index folders. Binds "
+      "127.0.0.1 unless --allow-remote. Ctrl-C stops cleanly.");
+  add_library_option(cmd, options->library);
+  cmd->add_option("--port,-p", options->port, "TCP port (0 = any free port; the URL shows it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--host", options->host,
+                  "Address to listen on; anything but loopback needs --allow-remote")
+      ->capture_default_str();
+  cmd->add_flag("--allow-remote", options->allow_remote,
+                "Allow a --host that other machines can reach (they can then see the faces)");
+  cmd->add_option("--max-upload-mb", options->max_upload_mb, "Largest photo upload, in MB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--workers", options->workers,
+                  "Photos analysed at once by an indexing run (one core each)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->callback([options, &global, &exit_code] { exit_code = run_serve(global, *options); });
+}
+
+}  // namespace likeness::cli
