@@ -73,6 +73,22 @@ run_demo() {
   "$BUILD_DIR/likeness" search --library "$library" "$demo/sample1.jpg" --top 5
 }
 
+# playwright-core for the browser tests (tests/browser); they drive Debian's
+# chromium, so nothing else is downloaded. npm ci only when package-lock.json
+# changed since the last install (its hash is kept in node_modules).
+install_browser_test_packages() {
+  step "Browser-test npm packages (tests/browser)"
+  local dir=tests/browser lock_hash
+  lock_hash=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$dir/node_modules/.likeness-lock.sha256" ] &&
+     [ "$(cat "$dir/node_modules/.likeness-lock.sha256")" = "$lock_hash" ]; then
+    echo "up to date"
+    return
+  fi
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  echo "$lock_hash" > "$dir/node_modules/.likeness-lock.sha256"
+}
+
 run_tests() {
   step "Test suite (ctest)"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1500
@@ -80,7 +96,7 @@ run_tests() {
 
 case "$MODE" in
   demo) install_packages; fetch_models; build; run_demo ;;
-  test) install_packages; fetch_models; build; run_tests ;;
+  test) install_packages; fetch_models; build; install_browser_test_packages; run_tests ;;
   models) fetch_models ;;
   build) install_packages; fetch_models; build ;;
   *)
