@@ -26,6 +26,7 @@ struct IndexCommandOptions {
   std::string detector = "default";
   float min_face = 30.0f;
   int detect_long_side = library::AnalyzerOptions{}.detect_long_side;
+  bool no_analytics = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -184,6 +185,7 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   indexer_options.analyzer.detector = options.detector;
   indexer_options.analyzer.min_face_size = options.min_face;
   indexer_options.analyzer.detect_long_side = options.detect_long_side;
+  indexer_options.analyzer.analytics = !options.no_analytics;
   auto indexer = library::Indexer::create(store, indexer_options);
   for (const auto& why : indexer->analyzer().recognizer().skipped()) {
     std::cerr << "likeness: warning: recognition model skipped: " << why << '\n';
@@ -251,6 +253,9 @@ void register_index_command(CLI::App& app, const GlobalOptions& global, int& exi
                   "resolution: finds smaller faces, about 3x slower)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-analytics", options->no_analytics,
+                "Do not estimate age, gender and expression of the faces (faster; nothing of "
+                "the kind is stored)");
   cmd->add_flag("--json", options->json, "Print the summary as JSON");
   cmd->add_flag("--quiet,-q", options->quiet, "No progress bar and no summary");
   cmd->add_flag("--progress", options->progress,

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   likeness::cli::register_search_command(app, global, exit_code);
   likeness::cli::register_library_command(app, global, exit_code);
   likeness::cli::register_people_command(app, global, exit_code);
+  likeness::cli::register_serve_command(app, global, exit_code);
+  likeness::cli::register_analyze_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);

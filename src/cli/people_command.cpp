@@ -1,11 +1,13 @@
 // `likeness people cluster | list | show | name | merge | split | reject |
 // confirm`: the people in the library, and the user's corrections.
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "likeness/library/people.h"
 #include "likeness/library/people_cluster.h"
+#include "likeness/library/person_attributes.h"
 
 namespace likeness::cli {
 namespace {
@@ -14,6 +16,7 @@ struct PeopleCommandOptions {
   std::filesystem::path library;
   bool json = false;
   bool timeline = false;
+  bool attributes = false;
   std::string person, other, name;
   std::int64_t face = 0;
   std::vector<std::int64_t> faces;
@@ -88,6 +91,42 @@ int run_list(const PeopleCommandOptions& options) {
   return 0;
 }
 
+nlohmann::json person_attributes_json(const library::PersonAttributes& a) {
+  nlohmann::json years = nlohmann::json::array();
+  for (const auto& y : a.age_by_year) {
+    years.push_back({{"year", y.year}, {"median_age", y.median_age}, {"faces", y.faces}});
+  }
+  const auto optional = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  return {{"faces", a.faces},
+          {"faces_with_attributes", a.faces_with_attributes},
+          {"median_age", optional(a.median_age)},
+          {"age_by_year", years},
+          {"age_change_per_year", optional(a.age_change_per_year)},
+          {"expression_counts", a.expression_counts},
+          {"most_frequent_expression", a.most_frequent_expression.empty()
+                                           ? nlohmann::json(nullptr)
+                                           : nlohmann::json(a.most_frequent_expression)}};
+}
+
+void print_person_attributes(const library::PersonAttributes& a) {
+  std::cout << "Attributes (estimates, " << a.faces_with_attributes << " of " << a.faces
+            << " faces analysed):\n";
+  if (a.median_age) std::printf("  median estimated age %.0f\n", *a.median_age);
+  if (!a.age_by_year.empty()) {
+    std::cout << "  age progression (median estimated age by capture year):\n";
+    for (const auto& y : a.age_by_year) {
+      std::printf("    %d  %.0f  (%zu face%s)\n", y.year, y.median_age, y.faces,
+                  y.faces == 1 ? "" : "s");
+    }
+  }
+  if (!a.most_frequent_expression.empty()) {
+    std::cout << "  most frequent expression: " << a.most_frequent_expression << " ("
+              << a.expression_counts.at(a.most_frequent_expression) << " faces)\n";
+  }
+}
+
 int run_show(const PeopleCommandOptions& options) {
   auto lib = open_library(options);
   const store::Person person = library::find_person(lib->catalog(), options.person);
@@ -105,10 +144,14 @@ int run_show(const PeopleCommandOptions& options) {
     }
     nlohmann::json out = person_json(person);
     out["faces"] = list;
+    if (options.attributes) {
+      out["attributes"] = person_attributes_json(library::summarize_person_attributes(faces));
+    }
     std::cout << json_text(out, 2) << '\n';
     return 0;
   }
   std::cout << library::person_label(person) << ": " << faces.size() << " faces\n";
+  if (options.attributes) print_person_attributes(library::summarize_person_attributes(faces));
   if (options.timeline) {
     // By capture date (EXIF), year by year; undated photos last.
     std::string year;
@@ -163,6 +206,9 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
   add_library_option(show, o->library);
   show->add_option("person", o->person, "Name or id")->required();
   show->add_flag("--timeline", o->timeline, "By capture date, year by year");
+  show->add_flag("--attributes", o->attributes,
+                 "Also the person's estimated attributes: median estimated age per capture year "
+                 "(age progression) and most frequent expression");
   show->add_flag("--json", o->json, "JSON output");
   show->callback([o, &exit_code] { exit_code = run_show(*o); });
 

@@ -321,8 +321,12 @@ class Run {
         // Half a photo must not be committed: leave it for the next run.
         return failed(std::move(out), "", "");
       }
-      match::FaceDescription description = analyzer_.describe(photo, i);
+      AnalyzedFace analyzed = analyzer_.analyze(photo, i);
+      match::FaceDescription& description = analyzed.description;
       NewFace face{face_record(photo.faces[i], description), {}};
+      if (!analyzed.attributes.empty()) {
+        face.face.attributes = attributes::to_json(analyzed.attributes).dump();
+      }
       for (std::size_t m = 0; m < members.size() && m < description.member_vectors.size(); ++m) {
         if (description.member_vectors[m].empty()) continue;
         face.vectors.push_back({members[m], std::move(description.member_vectors[m])});
@@ -563,8 +567,10 @@ Indexer::~Indexer() = default;
 std::unique_ptr<Indexer> Indexer::create(const infer::ModelStore& store,
                                          const IndexerOptions& options) {
   if (options.workers < 1) throw UsageError("index: workers must be at least 1");
-  return std::unique_ptr<Indexer>(
-      new Indexer(PhotoAnalyzer::create(store, options.analyzer), options.workers));
+  auto analyzer = PhotoAnalyzer::create(store, options.analyzer);
+  // Load the attribute models now: a missing one must fail before the walk.
+  (void)analyzer->attribute_estimator();
+  return std::unique_ptr<Indexer>(new Indexer(std::move(analyzer), options.workers));
 }
 
 IndexSummary Indexer::run(Library& library, std::span<const fs::path> folders,

@@ -25,7 +25,10 @@
 //    on disk as vanished (kept, not searched), and deletes them with `prune`;
 //    a folder that cannot be listed is an error ("unreadable_folder") and the
 //    photos under it are left as they are, never vanished;
-//  - keeps the vector index in step and saves it at the end (or on stop).
+//  - keeps the vector index in step and saves it at the end (or on stop);
+//  - stores each face's attributes (age, gender, expression: attributes/
+//    attributes.h) as JSON in store::Face::attributes, unless
+//    IndexerOptions::analyzer.analytics is false.
 // Memory is bounded by workers + 2 * batch_size photos in flight, whatever the
 // number of photos (plus one path per file found).
 //

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "likeness/core/error.h"
 #include "likeness/io/file.h"
@@ -20,7 +21,8 @@ detect::Detection transformed(detect::Detection d, float dx, float dy, float s) 
 
 class Analyzer final : public PhotoAnalyzer {
  public:
-  Analyzer(const infer::ModelStore& store, const AnalyzerOptions& options) : options_(options) {
+  Analyzer(const infer::ModelStore& store, const AnalyzerOptions& options)
+      : options_(options), store_(store) {
     detect::DetectorOptions det;
     det.min_face_size = options.min_face_size;
     det.threads = options.threads;
@@ -81,6 +83,41 @@ class Analyzer final : public PhotoAnalyzer {
   }
 
   match::FaceDescription describe(const DetectedPhoto& photo, std::size_t index) const override {
+    match::FaceDescription description;
+    with_face_pixels(photo, index, [&](const Image& image, const detect::Detection& face) {
+      description = recognizer_->describe(image, face);
+    });
+    return description;
+  }
+
+  AnalyzedFace analyze(const DetectedPhoto& photo, std::size_t index) const override {
+    AnalyzedFace analyzed;
+    with_face_pixels(photo, index, [&](const Image& image, const detect::Detection& face) {
+      analyzed.description = recognizer_->describe(image, face);
+      if (const auto* estimator = attribute_estimator()) {
+        analyzed.attributes = estimator->estimate(image, face);
+      }
+    });
+    return analyzed;
+  }
+
+  // Loaded on first use, so that callers that only describe faces (search by
+  // photo) neither pay for nor depend on the attribute models.
+  const attributes::AttributeEstimator* attribute_estimator() const override {
+    if (!options_.analytics) return nullptr;
+    std::call_once(attributes_loaded_, [&] {
+      attributes::AttributeOptions attribute_options = options_.attributes;
+      attribute_options.input.threads = options_.threads;
+      attributes_ = attributes::AttributeEstimator::create(store_, attribute_options);
+    });
+    return attributes_.get();
+  }
+
+ private:
+  // Calls use(image, face) with the pixels a face is described from and the
+  // face in those pixels' coordinates.
+  template <typename Use>
+  void with_face_pixels(const DetectedPhoto& photo, std::size_t index, Use&& use) const {
     if (index >= photo.faces.size()) {
       throw UsageError("face " + std::to_string(index) + " requested, the photo has " +
                        std::to_string(photo.faces.size()));
@@ -89,7 +126,7 @@ class Analyzer final : public PhotoAnalyzer {
     const float scale = static_cast<float>(photo.scale);
     if (scale >= 1.0f || face.box.width * scale >= options_.describe_from_full_below ||
         !photo.bytes) {
-      return recognizer_->describe(photo.view, transformed(face, 0.0f, 0.0f, scale));
+      return use(photo.view, transformed(face, 0.0f, 0.0f, scale));
     }
     // The face is small in the reduced view: decode its surroundings (one
     // face width on every side, enough for alignment and the quality crop)
@@ -100,20 +137,22 @@ class Analyzer final : public PhotoAnalyzer {
                           static_cast<int>(std::ceil(face.box.width + 2 * margin)),
                           static_cast<int>(std::ceil(face.box.height + 2 * margin)));
     const cv::Rect region = wanted & cv::Rect(0, 0, photo.width, photo.height);
-    if (region.empty()) return recognizer_->describe(photo.view, transformed(face, 0, 0, scale));
+    if (region.empty()) return use(photo.view, transformed(face, 0, 0, scale));
     io::DecodeOptions decode;
     decode.max_file_bytes = options_.max_file_bytes;
     const io::DecodeResult crop = io::decode_image_region_bytes(*photo.bytes, region, decode);
-    if (!crop.ok()) return recognizer_->describe(photo.view, transformed(face, 0, 0, scale));
+    if (!crop.ok()) return use(photo.view, transformed(face, 0, 0, scale));
     const cv::Rect& got = crop.value->region;
-    return recognizer_->describe(crop.value->image, transformed(face, -static_cast<float>(got.x),
-                                                                -static_cast<float>(got.y), 1.0f));
+    return use(crop.value->image,
+               transformed(face, -static_cast<float>(got.x), -static_cast<float>(got.y), 1.0f));
   }
 
- private:
   AnalyzerOptions options_;
   std::unique_ptr<detect::Detector> detector_;
   std::unique_ptr<match::Recognizer> recognizer_;
+  infer::ModelStore store_;  // a copy: the analyzer may outlive the caller's store
+  mutable std::once_flag attributes_loaded_;
+  mutable std::unique_ptr<attributes::AttributeEstimator> attributes_;
 };
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "likeness/attributes/attributes.h"
 #include "likeness/core/image.h"
 #include "likeness/detect/detector.h"
 #include "likeness/infer/model_store.h"
@@ -46,6 +47,18 @@ struct AnalyzerOptions {
   float min_quality = match::RecognizerOptions{}.min_quality;
   // Files larger than this are refused (io::DecodeOptions::max_file_bytes).
   std::uint64_t max_file_bytes = std::uint64_t{1} << 30;
+  // Face analytics (age, gender, expression; docs/attributes.md) for analyze().
+  // false loads no attribute model at all (speed, privacy).
+  bool analytics = true;
+  attributes::AttributeOptions attributes{};
+};
+
+// A face as the indexer stores it: the recognizer's description and the
+// face's attributes, both computed from the same pixels.
+struct AnalyzedFace {
+  match::FaceDescription description;
+  // Empty (no attribute set) when analytics is off.
+  attributes::FaceAttributes attributes;
 };
 
 struct DetectedPhoto {
@@ -87,6 +100,13 @@ class PhotoAnalyzer {
   virtual void detect_read(DetectedPhoto& photo, const std::filesystem::path& path) const = 0;
   // Describes photo.faces[face]. UsageError for an index out of range.
   virtual match::FaceDescription describe(const DetectedPhoto& photo, std::size_t face) const = 0;
+  // describe() and, when analytics is on, the face's attributes. UsageError
+  // for an index out of range.
+  virtual AnalyzedFace analyze(const DetectedPhoto& photo, std::size_t face) const = 0;
+  // The attribute models, loaded on the first call (analyze() calls it);
+  // nullptr when analytics is off. Throws ModelError / UsageError like
+  // attributes::AttributeEstimator::create (the call that loads them).
+  virtual const attributes::AttributeEstimator* attribute_estimator() const = 0;
 };
 
 // Index of the largest face (by box area); 0 for an empty list.
