@@ -29,6 +29,8 @@ void register_index_command(CLI::App& app, const GlobalOptions& global, int& exi
 void register_search_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_library_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_people_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 // Adds `--library DIR` to a library command (empty = library_dir()'s default).
 void add_library_option(CLI::App* command, std::filesystem::path& dir);

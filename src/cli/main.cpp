@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   likeness::cli::register_search_command(app, global, exit_code);
   likeness::cli::register_library_command(app, global, exit_code);
   likeness::cli::register_people_command(app, global, exit_code);
+  likeness::cli::register_erase_command(app, global, exit_code);
+  likeness::cli::register_privacy_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);
