@@ -30,6 +30,7 @@ void register_search_command(CLI::App& app, const GlobalOptions& global, int& ex
 void register_library_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_people_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_export_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 // Adds `--library DIR` to a library command (empty = library_dir()'s default).

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   likeness::cli::register_library_command(app, global, exit_code);
   likeness::cli::register_people_command(app, global, exit_code);
   likeness::cli::register_erase_command(app, global, exit_code);
+  likeness::cli::register_export_command(app, global, exit_code);
   likeness::cli::register_privacy_command(app, global, exit_code);
 
   try {

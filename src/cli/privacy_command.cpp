@@ -1,5 +1,6 @@
 // `likeness erase`: the right of erasure (docs/privacy.md).
-// `likeness privacy log`: the audit log of erasures, merges and renames.
+// `likeness export`: the rights of access and portability.
+// `likeness privacy log`: the audit log of erasures, exports, merges and renames.
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 
 #include "cli/commands.h"
 #include "likeness/library/erasure.h"
+#include "likeness/library/export.h"
 #include "likeness/library/indexer.h"
 #include "likeness/library/people.h"
 #include "likeness/library/photo_analyzer.h"
+#include "likeness/library/retention.h"
 
 namespace likeness::cli {
 namespace {
@@ -193,7 +196,62 @@ int run_privacy_log(const std::filesystem::path& dir, bool json) {
   return 0;
 }
 
+struct ExportCommandOptions {
+  std::filesystem::path library;
+  std::string person;
+  std::filesystem::path out;
+  library::ExportOptions export_options;
+  bool json = false;
+};
+
+int run_export(const ExportCommandOptions& options) {
+  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  const store::Person person = library::find_person(lib->catalog(), options.person);
+  const library::ExportReport report =
+      library::export_person(*lib, person.id, options.out, options.export_options);
+  if (options.json) {
+    std::cout << json_text({{"out", report.out.string()},
+                            {"person", person.id},
+                            {"faces", report.faces},
+                            {"photos", report.photos},
+                            {"crops", report.crops},
+                            {"missing_crops", report.missing_crops},
+                            {"audit_id", report.audit_id}},
+                           2)
+              << '\n';
+    return 0;
+  }
+  std::cout << "Exported " << library::person_label(person) << ": " << report.faces
+            << " face(s) in " << report.photos << " photo(s), " << report.crops
+            << " face crop(s), to " << report.out.string() << " (person.json and faces/).\n";
+  if (report.missing_crops > 0) {
+    std::cout << report.missing_crops
+              << " photo(s) could not be read for a crop; person.json says why.\n";
+  }
+  return 0;
+}
+
 }  // namespace
+
+void register_export_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
+  (void)global;
+  auto options = std::make_shared<ExportCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "Export everything the library stores about a person (GDPR Art. 15/20): person.json "
+      "(photos, boxes, quality, attributes, links, when each was added) and a crop of each face, "
+      "into a new folder or a .zip");
+  add_library_option(cmd, options->library);
+  cmd->add_option("--person", options->person, "The person's name or id")->required();
+  cmd->add_option("--out", options->out, "A new folder, or a file ending in .zip")->required();
+  cmd->add_option("--crop-size", options->export_options.crop_size, "Long side of the face crops")
+      ->capture_default_str()
+      ->check(CLI::Range(32, 2048));
+  cmd->add_flag("--with-vectors", options->export_options.with_vectors,
+                "Include the recognition models' vectors (biometric templates) as numbers");
+  cmd->add_flag("--json", options->json, "Print the result as JSON");
+  cmd->callback([&exit_code, options] { exit_code = run_export(*options); });
+}
 
 void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   auto options = std::make_shared<EraseOptions>();
@@ -219,10 +277,111 @@ void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exi
   cmd->callback([&global, &exit_code, options] { exit_code = run_erase(global, *options); });
 }
 
+namespace {
+
+struct RetentionCommandOptions {
+  std::filesystem::path library;
+  std::string unnamed_days;  // "" = unchanged, "off", or a number of days
+  std::string vanished;      // "" = unchanged, "on", "off"
+  bool dry_run = false;
+  bool json = false;
+};
+
+int run_retention_settings(const RetentionCommandOptions& options) {
+  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
+  const bool changing = !options.unnamed_days.empty() || !options.vanished.empty();
+  if (options.unnamed_days == "off") {
+    policy.unnamed_face_days.reset();
+  } else if (!options.unnamed_days.empty()) {
+    try {
+      policy.unnamed_face_days = std::stoi(options.unnamed_days);
+    } catch (const std::exception&) {
+      throw UsageError("--unnamed-days takes a number of days or 'off', not '" +
+                       options.unnamed_days + "'");
+    }
+  }
+  if (!options.vanished.empty()) policy.vanished_photos = options.vanished == "on";
+  if (changing) {
+    library::save_retention_policy(lib->catalog(), policy);
+    lib->catalog().add_audit_entry("retention_policy", library::retention_policy_json(policy));
+  }
+  if (options.json) {
+    std::cout << json_text(nlohmann::json::parse(library::retention_policy_json(policy)), 2)
+              << '\n';
+    return 0;
+  }
+  std::cout << "Faces of people never named: "
+            << (policy.unnamed_face_days ? "deleted " + std::to_string(*policy.unnamed_face_days) +
+                                               " days after indexing"
+                                         : std::string("kept"))
+            << "\nFaces of photos that vanished from disk: "
+            << (policy.vanished_photos ? "deleted" : "kept")
+            << "\nApplied by `likeness privacy apply-retention` and by every `likeness index`.\n";
+  return 0;
+}
+
+int run_apply_retention(const RetentionCommandOptions& options) {
+  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  const library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  library::ErasureReport report;
+  if (options.dry_run) {
+    const library::ErasurePlan plan = library::plan_retention(lib->catalog(), policy, now);
+    report.faces = plan.faces.size();
+    report.photos = plan.photos.size();
+  } else {
+    report = library::apply_retention(*lib, policy, now);
+  }
+  if (options.json) {
+    nlohmann::json out = nlohmann::json::parse(library::erasure_details_json("retention", report));
+    out["dry_run"] = options.dry_run;
+    out["policy"] = nlohmann::json::parse(library::retention_policy_json(policy));
+    std::cout << json_text(out, 2) << '\n';
+    return 0;
+  }
+  if (!policy.any()) {
+    std::cout << "No retention rule is set (see `likeness privacy retention --help`): nothing "
+                 "deleted.\n";
+    return 0;
+  }
+  std::cout << (options.dry_run ? "Would delete " : "Deleted ") << report.faces << " face(s)"
+            << (options.dry_run ? "" : ", " + std::to_string(report.people) + " person record(s)")
+            << " and " << report.photos << " photo record(s).\n";
+  return 0;
+}
+
+}  // namespace
+
 void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   (void)global;
-  CLI::App* cmd = app.add_subcommand("privacy", "Privacy tools: the audit log");
+  CLI::App* cmd = app.add_subcommand("privacy", "Privacy tools: retention rules and the audit log");
   cmd->require_subcommand(1);
+  auto retention_options = std::make_shared<RetentionCommandOptions>();
+  CLI::App* retention =
+      cmd->add_subcommand("retention",
+                          "Show or set how long faces are kept (a library setting, applied by "
+                          "apply-retention and every index run)");
+  add_library_option(retention, retention_options->library);
+  retention->add_option("--unnamed-days", retention_options->unnamed_days,
+                        "Delete faces of people never named this many days after indexing "
+                        "('off' keeps them)");
+  retention
+      ->add_option("--vanished", retention_options->vanished,
+                   "Delete the faces of photos that vanished from disk (on/off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  retention->add_flag("--json", retention_options->json, "Print the policy as JSON");
+  retention->callback(
+      [&exit_code, retention_options] { exit_code = run_retention_settings(*retention_options); });
+  CLI::App* apply =
+      cmd->add_subcommand("apply-retention",
+                          "Delete what the retention rules say has expired (securely, with an "
+                          "audit entry)");
+  add_library_option(apply, retention_options->library);
+  apply->add_flag("--dry-run", retention_options->dry_run, "Only count what would go");
+  apply->add_flag("--json", retention_options->json, "Print the counts as JSON");
+  apply->callback(
+      [&exit_code, retention_options] { exit_code = run_apply_retention(*retention_options); });
   auto dir = std::make_shared<std::filesystem::path>();
   auto json = std::make_shared<bool>(false);
   CLI::App* log = cmd->add_subcommand(

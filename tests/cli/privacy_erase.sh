@@ -3,7 +3,10 @@
 #  - without a terminal and without --yes nothing is erased (exit 1);
 #  - --photo PATH --yes --json erases that photo's face and record;
 #  - --like PHOTO erases the faces of that person and no one else's;
-#  - the audit log lists both erasures, with counts and without paths;
+#  - export --person to a .zip: person.json lists the person's faces with
+#    their photos, and a readable crop of each;
+#  - the audit log lists the export and both erasures, with counts and
+#    without names or paths;
 #  - `library check` passes afterwards.
 set -euo pipefail
 likeness=$1
@@ -30,6 +33,42 @@ library=$work/library
 "$likeness" index --quiet --library "$library" "$photos"
 faces() { "$likeness" library info --json --library "$library" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["faces"])'; }
 [ "$(faces)" = 9 ] || fail "expected 9 faces after indexing, got $(faces)"
+
+# Export: the person who holds Serena Williams's faces.
+"$likeness" people cluster --library "$library" > /dev/null
+"$likeness" people list --library "$library" --json > "$work/people.json"
+serena=$(/usr/bin/python3 - "$work/people.json" "$library" <<'PY'
+import json, sqlite3, sys
+people = json.load(open(sys.argv[1]))["people"]
+db = sqlite3.connect("file:" + sys.argv[2] + "/catalog.sqlite?mode=ro", uri=True)
+for p in people:
+    paths = [r[0] for r in db.execute(
+        "SELECT ph.path FROM face_person l JOIN faces f ON f.id = l.face_id "
+        "JOIN photos ph ON ph.id = f.photo_id WHERE l.person_id = ? AND l.origin != 'rejected'",
+        (p["id"],))]
+    if paths and all("Serena_Williams" in x for x in paths) and len(paths) == 3:
+        print(p["id"])
+        break
+PY
+)
+[ -n "$serena" ] || fail "no person holds exactly Serena Williams's three faces: $(cat "$work/people.json")"
+"$likeness" export --library "$library" --person "$serena" --out "$work/serena.zip" --json > "$work/export.json"
+/usr/bin/python3 - "$work/serena.zip" <<'PY' || fail "export archive"
+import io, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+doc = json.loads(z.read("person.json"))
+faces = doc["faces"]
+assert len(faces) == 3, doc
+for f in faces:
+    assert "Serena_Williams" in f["photo"]["path"], f
+    assert f["crop"] and z.read(f["crop"])[:2] == b"\xff\xd8", f  # a JPEG
+    assert f["quality"]["overall"] > 0 and len(f["landmarks"]) == 5, f
+    assert all("values" not in d for d in f["descriptions"]), "vectors exported without --with-vectors"
+PY
+if "$likeness" export --library "$library" --person "$serena" --out "$work/serena.zip" > /dev/null 2>&1; then
+  fail "export overwrote an existing archive"
+fi
 
 target=$photos/Tony_Blair_0001.jpg
 if "$likeness" erase --library "$library" --photo "$target" < /dev/null > "$work/refused.txt" 2>&1; then
@@ -63,6 +102,7 @@ grep -q "Serena" "$work/like.plan" && fail "the plan lists someone else: $(cat "
 import json, sys
 entries = json.load(open(sys.argv[1]))["entries"]
 erasures = [e for e in entries if e["action"] == "erase"]
+assert [e["action"] for e in entries if e["action"] == "export"] == ["export"], entries
 assert [e["details"]["scope"] for e in erasures] == ["photo", "like"], entries
 assert [e["details"]["faces"] for e in erasures] == [1, 3], entries
 text = json.dumps(entries)

@@ -105,7 +105,8 @@ ErasureReport erase(Library& library, const ErasurePlan& plan) {
         if (c.delete_person(person_id)) ++report.people;
       }
     }
-    report.audit_id = c.add_audit_entry("erase", erasure_details_json(plan.scope, report));
+    report.audit_id =
+        c.add_audit_entry(plan.audit_action, erasure_details_json(plan.scope, report));
   });
   // Final: nothing of the deleted rows left in the catalog's files or the
   // index file.

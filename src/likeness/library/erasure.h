@@ -35,7 +35,8 @@
 namespace likeness::library {
 
 struct ErasurePlan {
-  std::string scope;                 // "person", "photo" or "like" (for the audit log)
+  std::string scope;  // "person", "photo", "like", "retention" (for the audit log)
+  std::string audit_action = "erase";
   std::vector<std::int64_t> faces;   // face ids, ascending
   std::vector<std::int64_t> photos;  // photo records to delete, ascending
   std::vector<std::int64_t> people;  // person records to delete, ascending

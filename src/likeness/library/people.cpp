@@ -134,8 +134,9 @@ void merge_people(store::Catalog& catalog, std::int64_t keep, std::int64_t other
         continue;
       }
       catalog.link_face(link.face_id, keep,
-                        link.origin == store::LinkOrigin::kRejected ? store::LinkOrigin::kRejected
-                                                                     : store::LinkOrigin::kConfirmed);
+                        link.origin == store::LinkOrigin::kRejected
+                            ? store::LinkOrigin::kRejected
+                            : store::LinkOrigin::kConfirmed);
     }
     for (const store::FacePersonLink& link : catalog.faces_of_person(keep)) {
       if (link.origin == store::LinkOrigin::kAutomatic) {

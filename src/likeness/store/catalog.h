@@ -248,6 +248,10 @@ class Catalog {
   virtual std::int64_t add_audit_entry(std::string_view action, std::string_view details_json) = 0;
   virtual std::vector<AuditEntry> audit_log() = 0;  // oldest first
 
+  // Library settings (e.g. the retention policy): text values by key.
+  virtual std::optional<std::string> setting(std::string_view key) = 0;
+  virtual void set_setting(std::string_view key, std::optional<std::string> value) = 0;
+
   // Integrity of the catalog alone (the vector index is checked above it).
   virtual CheckReport check() = 0;
 

@@ -14,6 +14,7 @@
 //               origin 'automatic'|'confirmed'|'rejected', created_at,
 //               PRIMARY KEY (face_id, person_id))
 //   audit_log(id, time, action, details JSON)                        (version 2)
+//   settings(key PRIMARY KEY, value)                                  (version 2)
 // Quality measures are columns (not JSON) so that search can filter on them.
 // Floats in BLOBs are in the machine's byte order, which is little-endian on
 // every platform this builds for (checked below).
@@ -374,8 +375,12 @@ CREATE TABLE audit_log (
   action TEXT NOT NULL,
   details TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 )sql",
-          "adding the audit log (schema 2)");
+          "adding the audit log and settings (schema 2)");
 }
 
 using MigrationStep = void (*)(Db&);
@@ -721,6 +726,26 @@ class SqliteCatalog final : public Catalog {
         .bind(3, details_json.empty() ? std::string_view("{}") : details_json)
         .run();
     return db_.last_insert_id();
+  }
+
+  std::optional<std::string> setting(std::string_view key) override {
+    Query q = db_.query("SELECT value FROM settings WHERE key = ?1");
+    q.bind(1, key);
+    if (!q.step()) return std::nullopt;
+    return q.text(0);
+  }
+
+  void set_setting(std::string_view key, std::optional<std::string> value) override {
+    if (!value) {
+      db_.query("DELETE FROM settings WHERE key = ?1").bind(1, key).run();
+      return;
+    }
+    db_.query(
+           "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+           "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(1, key)
+        .bind(2, std::string_view(*value))
+        .run();
   }
 
   std::vector<AuditEntry> audit_log() override {

@@ -5,23 +5,29 @@
 // scan can see vectors at all). A control shows that deleting without the
 // purge leaves the bytes behind. Also: the plans for a photo and for "faces
 // like this one", the audit log (no names in it), and the schema migration
-// that added the log.
+// that added the log; and the export of a person (Art. 15/20).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "likeness/core/error.h"
 #include "likeness/library/erasure.h"
+#include "likeness/library/export.h"
 #include "likeness/library/indexer.h"
 #include "likeness/library/library.h"
 #include "likeness/library/people.h"
+#include "likeness/library/retention.h"
 #include "likeness/match/embedded_calibration.h"
 #include "support/temp_dir.h"
 #include "support/test_env.h"
@@ -243,8 +249,8 @@ TEST(LibraryErasure, SchemaOneCatalogGainsTheAuditLog) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir / "catalog.sqlite").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE audit_log; PRAGMA user_version = 1", nullptr, nullptr,
-                           nullptr),
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE audit_log; DROP TABLE settings; PRAGMA user_version = 1",
+                           nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
   }
@@ -253,6 +259,114 @@ TEST(LibraryErasure, SchemaOneCatalogGainsTheAuditLog) {
   EXPECT_TRUE(lib->catalog().audit_log().empty());
   EXPECT_GT(lib->catalog().add_audit_entry("retention", R"({"faces":0})"), 0);
   EXPECT_EQ(lib->catalog().face_count(), 1);
+}
+
+// The export holds the person's faces (not the others'), a crop for each
+// photo on disk and the reason for the one missing, no vector numbers unless
+// asked, and refuses to write into a folder that has files.
+TEST(LibraryExport, PersonExportListsTheirFacesWithCrops) {
+  const testing::TempDir temp("export_person");
+  SyntheticLibrary lib(temp.path() / "library", 2, 3);
+  store::Catalog& catalog = lib.library->catalog();
+  // Real files for two of person 0's three photos (grey 400x300 JPEGs).
+  cv::Mat grey(300, 400, CV_8UC3, cv::Scalar(120, 120, 120));
+  for (int f = 0; f < 2; ++f) {
+    store::Photo photo = *catalog.find_photo(catalog.find_face(lib.faces[0][f].id)->photo_id);
+    photo.path = (temp.path() / ("p0_" + std::to_string(f) + ".jpg")).string();
+    ASSERT_TRUE(cv::imwrite(photo.path, grey));
+    catalog.upsert_photo(photo);  // a new record with the real path
+    store::Face face = *catalog.find_face(lib.faces[0][f].id);
+    face.photo_id = catalog.find_photo(photo.path)->id;
+    // Move the face to the new photo record: delete and re-add with its links.
+    const std::vector<store::FaceVector> vectors = catalog.vectors_of_face(face.id);
+    catalog.delete_face(face.id);
+    lib.faces[0][f].id = catalog.add_face(face, vectors);
+    catalog.link_face(lib.faces[0][f].id, lib.people[0], store::LinkOrigin::kConfirmed);
+  }
+  const fs::path out = temp.path() / "export";
+  const ExportReport report = export_person(*lib.library, lib.people[0], out, {});
+  EXPECT_EQ(report.faces, 3u);
+  EXPECT_EQ(report.crops, 2u);
+  EXPECT_EQ(report.missing_crops, 1u);
+  std::ifstream in(out / "person.json");
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["faces"].size(), 3u);
+  std::set<std::int64_t> ids;
+  for (const auto& face : doc["faces"]) {
+    ids.insert(face["face_id"].get<std::int64_t>());
+    EXPECT_EQ(face["attributes"]["age"]["years"], 40);
+    EXPECT_EQ(face["link"]["origin"], "confirmed");
+    EXPECT_EQ(face["descriptions"].size(), 3u);
+    for (const auto& d : face["descriptions"]) EXPECT_FALSE(d.contains("values"));
+    if (face["crop"].is_null()) {
+      EXPECT_FALSE(face["crop_error"].get<std::string>().empty());
+    } else {
+      const cv::Mat crop = cv::imread((out / face["crop"].get<std::string>()).string());
+      EXPECT_FALSE(crop.empty()) << face["crop"];
+    }
+  }
+  EXPECT_EQ(ids,
+            (std::set<std::int64_t>{lib.faces[0][0].id, lib.faces[0][1].id, lib.faces[0][2].id}));
+  EXPECT_THROW(export_person(*lib.library, lib.people[0], out, {}), UsageError);
+  ExportOptions with_vectors;
+  with_vectors.with_vectors = true;
+  export_person(*lib.library, lib.people[1], temp.path() / "export_vectors", with_vectors);
+  std::ifstream in2(temp.path() / "export_vectors" / "person.json");
+  const nlohmann::json doc2 = nlohmann::json::parse(in2);
+  for (const auto& d : doc2["faces"][0]["descriptions"]) {
+    const std::size_t expected = d["model"] == "fused" ? kFusedDimension : kModelDimension;
+    EXPECT_EQ(d["values"].size(), expected) << d["model"];
+  }
+  const std::vector<store::AuditEntry> log = catalog.audit_log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].action, "export");
+}
+
+// Retention: unnamed people's faces expire after the set days, a named
+// person's stay; vanished photos go when the rule is on; the policy persists
+// in the library; an audit entry says "retention".
+TEST(LibraryRetention, ExpiresUnnamedFacesAndVanishedPhotos) {
+  const testing::TempDir temp("retention");
+  const fs::path dir = temp.path() / "library";
+  SyntheticLibrary lib(dir, 3, 2);
+  store::Catalog& catalog = lib.library->catalog();
+  for (const std::int64_t person : lib.people) catalog.rename_person(person, std::nullopt);
+  name_person(catalog, lib.people[0], "Kept");
+  const std::int64_t vanished_photo = catalog.find_face(lib.faces[1][0].id)->photo_id;
+  catalog.mark_vanished(vanished_photo);
+
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  RetentionPolicy policy;
+  EXPECT_FALSE(policy.any());
+  EXPECT_TRUE(plan_retention(catalog, policy, now + 1000 * 86400).empty());
+  policy.unnamed_face_days = 30;
+  save_retention_policy(catalog, policy);
+  lib.library.reset();
+  lib.library = Library::open(dir);
+  store::Catalog& reopened = lib.library->catalog();
+  const RetentionPolicy loaded = load_retention_policy(reopened);
+  ASSERT_EQ(loaded.unnamed_face_days, std::optional<int>(30));
+  EXPECT_FALSE(loaded.vanished_photos);
+
+  // Ten days on: nothing has expired.
+  EXPECT_EQ(apply_retention(*lib.library, loaded, now + 10 * 86400).faces, 0u);
+  // Forty days on: the four unnamed faces go, the named person's two stay.
+  const ErasureReport expired = apply_retention(*lib.library, loaded, now + 40 * 86400);
+  EXPECT_EQ(expired.faces, 4u);
+  EXPECT_EQ(expired.people, 2u);
+  EXPECT_EQ(reopened.face_count(), 2);
+  for (const StoredFace& f : lib.faces[0]) EXPECT_TRUE(reopened.find_face(f.id));
+  EXPECT_TRUE(reopened.find_photo(vanished_photo));  // its face went, the record stays
+
+  RetentionPolicy vanished;
+  vanished.vanished_photos = true;
+  EXPECT_EQ(apply_retention(*lib.library, vanished, now).photos, 1u);
+  EXPECT_FALSE(reopened.find_photo(vanished_photo));
+  std::size_t retention_entries = 0;
+  for (const store::AuditEntry& e : reopened.audit_log())
+    retention_entries += e.action == "retention";
+  EXPECT_EQ(retention_entries, 2u);
+  EXPECT_TRUE(lib.library->check().ok());
 }
 
 // plan_like_erasure on real faces: a new photo of one person selects that
