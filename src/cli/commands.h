@@ -31,6 +31,9 @@ void register_library_command(CLI::App& app, const GlobalOptions& global, int& e
 void register_people_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_serve_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_analyze_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_export_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
+void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
 // Adds `--library DIR` to a library command (empty = library_dir()'s default).
 void add_library_option(CLI::App* command, std::filesystem::path& dir);

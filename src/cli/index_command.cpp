@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "likeness/library/indexer.h"
 #include "likeness/library/people_cluster.h"
+#include "likeness/library/retention.h"
 
 namespace likeness::cli {
 namespace {
@@ -204,17 +206,32 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   // next `people cluster`.
   const library::AttachReport attached =
       library::attach_new_faces(*lib, indexer->analyzer().recognizer(), summary.new_face_ids);
+  // The library's retention rules (`likeness privacy retention`) run after
+  // every complete run: an interrupted one has not seen every photo yet.
+  library::ErasureReport expired;
+  const library::RetentionPolicy retention = library::load_retention_policy(lib->catalog());
+  if (!summary.interrupted && retention.any()) {
+    expired = library::apply_retention(*lib, retention,
+                                       static_cast<std::int64_t>(std::time(nullptr)));
+  }
   if (options.json) {
     // Paths are bytes; one that is not UTF-8 (an old camera's file name) is
     // printed with U+FFFD for its invalid bytes rather than failing the run.
     nlohmann::json out = summary_json(summary, *lib, lib->catalog());
     out["faces_joined_people"] = attached.attached;
+    if (retention.any()) {
+      out["retention"] = nlohmann::json::parse(library::erasure_details_json("retention", expired));
+    }
     std::cout << json_text(out, 2) << '\n';
   } else if (!options.quiet) {
     print_summary(summary, *lib, lib->catalog());
     if (attached.considered > 0) {
       std::cout << attached.attached << " of " << attached.considered
                 << " new faces joined people already known.\n";
+    }
+    if (expired.faces > 0 || expired.photos > 0) {
+      std::cout << "Retention rules deleted " << expired.faces << " face(s) and " << expired.photos
+                << " photo record(s) (`likeness privacy retention`).\n";
     }
   }
   return summary.interrupted ? 130 : 0;

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   likeness::cli::register_people_command(app, global, exit_code);
   likeness::cli::register_serve_command(app, global, exit_code);
   likeness::cli::register_analyze_command(app, global, exit_code);
+  likeness::cli::register_erase_command(app, global, exit_code);
+  likeness::cli::register_export_command(app, global, exit_code);
+  likeness::cli::register_privacy_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);

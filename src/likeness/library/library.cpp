@@ -229,6 +229,15 @@ void Library::save_index() {
   index_dirty_ = false;
 }
 
+void Library::rewrite_index(std::string reason) {
+  const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
+  rebuild_index(ids, std::move(reason));
+  if (!index_) {
+    index_dirty_ = true;
+    save_index();  // removes the files
+  }
+}
+
 LibraryCheck Library::check() {
   LibraryCheck report;
   report.catalog = catalog_->check();

@@ -108,6 +108,11 @@ class Library {
   void add_to_index(std::int64_t face_id, std::span<const float> fused);
   void remove_from_index(std::int64_t face_id);
   void save_index();
+  // Rebuilds the index from the catalog and replaces the file. After an
+  // erasure: remove() only marks an entry deleted, and the vector stays in
+  // the index's memory and file until the index is written anew. With no
+  // faces left the files are deleted.
+  void rewrite_index(std::string reason);
 
   LibraryCheck check();
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace likeness::library {
@@ -109,6 +110,8 @@ void name_person(store::Catalog& catalog, std::int64_t person_id, std::string na
         catalog.link_face(link.face_id, person_id, store::LinkOrigin::kConfirmed);
       }
     }
+    // The audit log keeps that a rename happened, not the name.
+    catalog.add_audit_entry("rename", nlohmann::json{{"person", person_id}}.dump());
   });
 }
 
@@ -131,8 +134,9 @@ void merge_people(store::Catalog& catalog, std::int64_t keep, std::int64_t other
         continue;
       }
       catalog.link_face(link.face_id, keep,
-                        link.origin == store::LinkOrigin::kRejected ? store::LinkOrigin::kRejected
-                                                                     : store::LinkOrigin::kConfirmed);
+                        link.origin == store::LinkOrigin::kRejected
+                            ? store::LinkOrigin::kRejected
+                            : store::LinkOrigin::kConfirmed);
     }
     for (const store::FacePersonLink& link : catalog.faces_of_person(keep)) {
       if (link.origin == store::LinkOrigin::kAutomatic) {
@@ -141,6 +145,7 @@ void merge_people(store::Catalog& catalog, std::int64_t keep, std::int64_t other
     }
     if (!kept.name && merged.name) catalog.rename_person(keep, merged.name);
     catalog.delete_person(other);
+    catalog.add_audit_entry("merge", nlohmann::json{{"kept", keep}, {"merged", other}}.dump());
   });
 }
 

@@ -143,6 +143,16 @@ struct CheckReport {
   }
 };
 
+// One line of the audit log: what was done to the library, when, and how much.
+// `details` is a JSON object of counts and settings; it never holds names,
+// paths or vectors (the log must outlive what it records).
+struct AuditEntry {
+  std::int64_t id = 0;
+  std::int64_t time = 0;  // seconds since the epoch
+  std::string action;     // e.g. "erase", "export", "merge", "rename", "retention"
+  std::string details;    // JSON object text
+};
+
 struct CatalogOptions {
   // "embedded" (the only one so far): a single file, dir/catalog.sqlite.
   std::string backend = "embedded";
@@ -223,6 +233,24 @@ class Catalog {
   // Removes the person and their links (the faces stay). false when there is
   // no such person.
   virtual bool delete_person(std::int64_t person_id) = 0;
+  // Deletes one face with its vectors and person links; false when absent.
+  virtual bool delete_face(std::int64_t face_id) = 0;
+
+  // Makes what was deleted unrecoverable from the catalog's files. Deleted
+  // content is overwritten as it is deleted (secure_delete is on for every
+  // connection), but older copies of the pages can still sit in the
+  // write-ahead log and in free pages: this checkpoints the log into the
+  // database and truncates it, then vacuums (rewrites the file without free
+  // pages) and checkpoints again. Slow on a large library; not inside a batch.
+  virtual void purge_deleted() = 0;
+
+  // The audit log (append-only).
+  virtual std::int64_t add_audit_entry(std::string_view action, std::string_view details_json) = 0;
+  virtual std::vector<AuditEntry> audit_log() = 0;  // oldest first
+
+  // Library settings (e.g. the retention policy): text values by key.
+  virtual std::optional<std::string> setting(std::string_view key) = 0;
+  virtual void set_setting(std::string_view key, std::optional<std::string> value) = 0;
 
   // Integrity of the catalog alone (the vector index is checked above it).
   virtual CheckReport check() = 0;

@@ -1,6 +1,6 @@
 // The embedded catalog: one SQLite file, dir/catalog.sqlite, in WAL mode.
 //
-// Schema (version 1):
+// Schema (version 2):
 //   photos(id, path UNIQUE, content_hash, size_bytes, mtime, capture_time NULL,
 //          status 'indexed'|'failed'|'vanished', error, indexed_at)
 //   faces(id, photo_id -> photos ON DELETE CASCADE, box_x, box_y, box_w, box_h,
@@ -13,6 +13,8 @@
 //   face_person(face_id -> faces, person_id -> persons, both ON DELETE CASCADE,
 //               origin 'automatic'|'confirmed'|'rejected', created_at,
 //               PRIMARY KEY (face_id, person_id))
+//   audit_log(id, time, action, details JSON)                        (version 2)
+//   settings(key PRIMARY KEY, value)                                  (version 2)
 // Quality measures are columns (not JSON) so that search can filter on them.
 // Floats in BLOBs are in the machine's byte order, which is little-endian on
 // every platform this builds for (checked below).
@@ -224,6 +226,15 @@ class Db {
     return q.step() ? q.int64(0) : 0;
   }
 
+  // Copies the write-ahead log into the database and truncates it to zero
+  // bytes, waiting (busy timeout) for other connections' readers.
+  void checkpoint_truncate(const char* doing) {
+    int log_frames = 0, checkpointed = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+                                             &checkpointed);
+    if (rc != SQLITE_OK) fail(rc, doing);
+  }
+
   bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   std::int64_t changes() const { return sqlite3_changes64(db_); }
@@ -356,9 +367,25 @@ CREATE INDEX face_person_person ON face_person (person_id);
           "creating the catalog (schema 1)");
 }
 
+void migrate_1_to_2(Db& db) {
+  db.exec(R"sql(
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+          "adding the audit log and settings (schema 2)");
+}
+
 using MigrationStep = void (*)(Db&);
 // kMigrations[i]: version i -> i + 1. A new schema version is one more entry.
-constexpr MigrationStep kMigrations[] = {&migrate_0_to_1};
+constexpr MigrationStep kMigrations[] = {&migrate_0_to_1, &migrate_1_to_2};
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 
 // PRAGMA takes no bound parameters; the values are this file's integers.
@@ -430,7 +457,10 @@ class SqliteCatalog final : public Catalog {
                          "use a --library on a local disk");
       }
     }
-    db_.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", "configuring the catalog");
+    // secure_delete: deleted rows are overwritten with zeros, not just
+    // unlinked (faces are biometric data; see purge_deleted()).
+    db_.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON",
+             "configuring the catalog");
     migrate();
   }
 
@@ -672,6 +702,57 @@ class SqliteCatalog final : public Catalog {
   bool delete_person(std::int64_t person_id) override {
     db_.query("DELETE FROM persons WHERE id = ?1").bind(1, person_id).run();
     return db_.changes() > 0;
+  }
+
+  bool delete_face(std::int64_t face_id) override {
+    db_.query("DELETE FROM faces WHERE id = ?1").bind(1, face_id).run();
+    return db_.changes() > 0;
+  }
+
+  void purge_deleted() override {
+    if (db_.in_transaction()) throw UsageError("catalog: purge_deleted() inside a batch");
+    // TRUNCATE waits (busy timeout) for readers to finish, then empties the
+    // log file; VACUUM writes the new database through the log, hence the
+    // second checkpoint.
+    db_.checkpoint_truncate("checkpointing the catalog before a vacuum");
+    db_.exec("VACUUM", "vacuuming the catalog");
+    db_.checkpoint_truncate("checkpointing the catalog after a vacuum");
+  }
+
+  std::int64_t add_audit_entry(std::string_view action, std::string_view details_json) override {
+    db_.query("INSERT INTO audit_log (time, action, details) VALUES (?1, ?2, ?3)")
+        .bind(1, now_seconds())
+        .bind(2, action)
+        .bind(3, details_json.empty() ? std::string_view("{}") : details_json)
+        .run();
+    return db_.last_insert_id();
+  }
+
+  std::optional<std::string> setting(std::string_view key) override {
+    Query q = db_.query("SELECT value FROM settings WHERE key = ?1");
+    q.bind(1, key);
+    if (!q.step()) return std::nullopt;
+    return q.text(0);
+  }
+
+  void set_setting(std::string_view key, std::optional<std::string> value) override {
+    if (!value) {
+      db_.query("DELETE FROM settings WHERE key = ?1").bind(1, key).run();
+      return;
+    }
+    db_.query(
+           "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+           "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(1, key)
+        .bind(2, std::string_view(*value))
+        .run();
+  }
+
+  std::vector<AuditEntry> audit_log() override {
+    Query q = db_.query("SELECT id, time, action, details FROM audit_log ORDER BY id");
+    std::vector<AuditEntry> entries;
+    while (q.step()) entries.push_back({q.int64(0), q.int64(1), q.text(2), q.text(3)});
+    return entries;
   }
 
   CheckReport check() override {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# `likeness erase` and `likeness privacy log` end to end on LFW photos:
+#  - without a terminal and without --yes nothing is erased (exit 1);
+#  - --photo PATH --yes --json erases that photo's face and record;
+#  - --like PHOTO erases the faces of that person and no one else's;
+#  - export --person to a .zip: person.json lists the person's faces with
+#    their photos, and a readable crop of each;
+#  - the audit log lists the export and both erasures, with counts and
+#    without names or paths;
+#  - `library check` passes afterwards.
+set -euo pipefail
+likeness=$1
+datasets=${LIKENESS_DATASETS_DIR:-$(dirname "$0")/../../../shared/datasets}
+lfw=$datasets/lfw/images
+if [ ! -d "$lfw" ]; then echo "SKIP: $lfw is absent (needs ../shared/datasets)"; exit 77; fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if ! "$likeness" models verify > /dev/null 2>&1; then
+  "$likeness" models --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+s = {m["name"]: m["status"] for m in json.load(sys.stdin)["models"]}
+sys.exit(0 if all(s.get(n) == "ok" for n in ("ultraface_rfb320", "faceplugin_landmark_68", "faceplugin_feature")) else 1)' ||
+    { echo "SKIP: models not installed (scripts/setup.sh models)"; exit 77; }
+fi
+fail() { echo "FAIL: $*"; exit 1; }
+
+photos=$work/photos
+mkdir -p "$photos"
+for name in Colin_Powell Tony_Blair Serena_Williams; do
+  for i in 1 2 3; do cp "$(printf '%s/%s/%s_%04d.jpg' "$lfw" "$name" "$name" "$i")" "$photos/"; done
+done
+library=$work/library
+"$likeness" index --quiet --library "$library" "$photos"
+faces() { "$likeness" library info --json --library "$library" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["faces"])'; }
+[ "$(faces)" = 9 ] || fail "expected 9 faces after indexing, got $(faces)"
+
+# Export: the person who holds Serena Williams's faces.
+"$likeness" people cluster --library "$library" > /dev/null
+"$likeness" people list --library "$library" --json > "$work/people.json"
+serena=$(/usr/bin/python3 - "$work/people.json" "$library" <<'PY'
+import json, sqlite3, sys
+people = json.load(open(sys.argv[1]))["people"]
+db = sqlite3.connect("file:" + sys.argv[2] + "/catalog.sqlite?mode=ro", uri=True)
+for p in people:
+    paths = [r[0] for r in db.execute(
+        "SELECT ph.path FROM face_person l JOIN faces f ON f.id = l.face_id "
+        "JOIN photos ph ON ph.id = f.photo_id WHERE l.person_id = ? AND l.origin != 'rejected'",
+        (p["id"],))]
+    if paths and all("Serena_Williams" in x for x in paths) and len(paths) == 3:
+        print(p["id"])
+        break
+PY
+)
+[ -n "$serena" ] || fail "no person holds exactly Serena Williams's three faces: $(cat "$work/people.json")"
+"$likeness" export --library "$library" --person "$serena" --out "$work/serena.zip" --json > "$work/export.json"
+/usr/bin/python3 - "$work/serena.zip" <<'PY' || fail "export archive"
+import io, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+doc = json.loads(z.read("person.json"))
+faces = doc["faces"]
+assert len(faces) == 3, doc
+for f in faces:
+    assert "Serena_Williams" in f["photo"]["path"], f
+    assert f["crop"] and z.read(f["crop"])[:2] == b"\xff\xd8", f  # a JPEG
+    assert f["quality"]["overall"] > 0 and len(f["landmarks"]) == 5, f
+    assert all("values" not in d for d in f["descriptions"]), "vectors exported without --with-vectors"
+PY
+if "$likeness" export --library "$library" --person "$serena" --out "$work/serena.zip" > /dev/null 2>&1; then
+  fail "export overwrote an existing archive"
+fi
+
+target=$photos/Tony_Blair_0001.jpg
+if "$likeness" erase --library "$library" --photo "$target" < /dev/null > "$work/refused.txt" 2>&1; then
+  fail "erase without a terminal and without --yes succeeded"
+fi
+grep -q -- "--yes" "$work/refused.txt" || fail "the refusal does not say how to confirm: $(cat "$work/refused.txt")"
+[ "$(faces)" = 9 ] || fail "a refused erase changed the library"
+
+"$likeness" erase --library "$library" --photo "$target" --yes --json > "$work/photo.json"
+/usr/bin/python3 - "$work/photo.json" <<'PY' || fail "erase --photo result: $(cat "$work/photo.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["erased"] and r["scope"] == "photo" and r["faces"] == 1 and r["photos"] == 1, r
+assert r["vectors"] >= 2, r  # per-model vectors and the fused one
+PY
+[ "$(faces)" = 8 ] || fail "expected 8 faces after erasing one photo, got $(faces)"
+
+query=$(printf '%s/Colin_Powell/Colin_Powell_%04d.jpg' "$lfw" 10)
+"$likeness" erase --library "$library" --like "$query" --yes --json > "$work/like.json" 2> "$work/like.plan"
+/usr/bin/python3 - "$work/like.json" <<'PY' || fail "erase --like result: $(cat "$work/like.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["erased"] and r["scope"] == "like" and r["faces"] == 3, r
+PY
+grep -q "Colin_Powell_0001.jpg" "$work/like.plan" || fail "the plan does not list the photos: $(cat "$work/like.plan")"
+grep -q "Serena" "$work/like.plan" && fail "the plan lists someone else: $(cat "$work/like.plan")"
+[ "$(faces)" = 5 ] || fail "expected 5 faces after erasing Colin Powell, got $(faces)"
+
+"$likeness" privacy log --library "$library" --json > "$work/log.json"
+/usr/bin/python3 - "$work/log.json" <<'PY' || fail "audit log: $(cat "$work/log.json")"
+import json, sys
+entries = json.load(open(sys.argv[1]))["entries"]
+erasures = [e for e in entries if e["action"] == "erase"]
+assert [e["action"] for e in entries if e["action"] == "export"] == ["export"], entries
+assert [e["details"]["scope"] for e in erasures] == ["photo", "like"], entries
+assert [e["details"]["faces"] for e in erasures] == [1, 3], entries
+text = json.dumps(entries)
+assert "Colin" not in text and "Tony" not in text and "/" not in text.replace("\\/", ""), text
+PY
+"$likeness" library check --library "$library" > /dev/null || fail "library check failed after erasing"
+
+# Retention at an index run: with vanished photos to be deleted, removing a
+# file and re-indexing deletes its face and record.
+"$likeness" privacy retention --library "$library" --vanished on > /dev/null
+rm "$photos/Serena_Williams_0002.jpg"
+"$likeness" index --library "$library" "$photos" --json > "$work/reindex.json"
+/usr/bin/python3 - "$work/reindex.json" <<'PY' || fail "retention at index: $(cat "$work/reindex.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["retention"]["photos"] == 1 and r["retention"]["faces"] == 1, r
+PY
+[ "$(faces)" = 4 ] || fail "expected 4 faces after retention, got $(faces)"
+echo "OK"
