@@ -2,14 +2,14 @@
 # Likeness set-up for a Debian 12 machine. Each mode installs what is missing,
 # then does its job; running it again skips everything already done.
 #
-#   scripts/setup.sh demo     install, fetch models, build, run the main job
+#   scripts/setup.sh demo     install, fetch models, build, run the main job (ends serving the page)
 #   scripts/setup.sh test     install, fetch models, build, run every test
 #   scripts/setup.sh models   fetch and verify the models only (repairs a bad model)
 #   scripts/setup.sh build    install and build only
 #
 # Environment: LIKENESS_MODELS (models directory, default ~/.local/share/likeness/models),
 # LIKENESS_BUILD_DIR (default ./build), LIKENESS_CMAKE_ARGS (extra cmake arguments,
-# e.g. -DLIKENESS_SANITIZE=ON).
+# e.g. -DLIKENESS_SANITIZE=ON), LIKENESS_PORT (the demo's web page, default 8080).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -71,6 +71,8 @@ run_demo() {
   "$BUILD_DIR/likeness" people list --library "$library"
   step "Main job: likeness search with the largest face of sample1.jpg"
   "$BUILD_DIR/likeness" search --library "$library" "$demo/sample1.jpg" --top 5
+  step "Main job: likeness serve — open the printed address in a browser; Ctrl-C stops"
+  exec "$BUILD_DIR/likeness" serve --library "$library" --port "${LIKENESS_PORT:-8080}"
 }
 
 # playwright-core for the browser tests (tests/browser); they drive Debian's
