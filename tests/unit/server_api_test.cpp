@@ -449,6 +449,40 @@ TEST_F(ServerApi, PeopleListShowRenameRejectConfirmMerge) {
   EXPECT_GE(body_json(clustered)["faces_clustered"].get<int>(), 2);
 }
 
+// Erasure through the API: refused without the user's confirmation; then the
+// person, their faces and crops are gone, and the audit log says so.
+TEST_F(ServerApi, ErasingAPersonNeedsConfirmationAndIsLogged) {
+  const json list = body_json(client().Get("/api/people?limit=60"));
+  ASSERT_GE(list["total"].get<int>(), 2) << list;
+  const json& last = list["people"][list["people"].size() - 1];
+  const std::int64_t id = last["id"];
+  const std::string path = "/api/people/" + std::to_string(id);
+  const json person = body_json(client().Get(path.c_str()));
+  ASSERT_FALSE(person["faces"].empty()) << person;
+  const std::int64_t face_id = person["faces"][0]["face_id"];
+  const std::string crop = "/api/faces/" + std::to_string(face_id) + "/crop";
+  ASSERT_EQ(client().Get(crop.c_str())->status, 200);  // now cached in memory
+
+  expect_error(post_json(path + "/erase", "{}"), 400, "not_confirmed");
+  expect_error(client().Post((path + "/erase").c_str(), R"({"confirm": true})", "application/json"),
+               403, "missing_token");
+  expect_error(post_json("/api/people/999999/erase", R"({"confirm": true})"), 404,
+               "unknown_person");
+  const auto erased = post_json(path + "/erase", R"({"confirm": true})");
+  ASSERT_TRUE(erased);
+  ASSERT_EQ(erased->status, 200) << erased->body;
+  EXPECT_EQ(body_json(erased)["faces"], person["faces"].size());
+  EXPECT_EQ(body_json(erased)["people"], 1);
+  expect_error(client().Get(path.c_str()), 404, "unknown_person");
+  expect_error(client().Get(crop.c_str()), 404, "unknown_face");
+  const json log = body_json(client().Get("/api/privacy/log"));
+  ASSERT_FALSE(log["entries"].empty()) << log;
+  const json& entry = log["entries"][log["entries"].size() - 1];
+  EXPECT_EQ(entry["action"], "erase");
+  EXPECT_EQ(entry["details"]["scope"], "person");
+  EXPECT_EQ(entry["details"]["faces"], person["faces"].size());
+}
+
 TEST_F(ServerApi, IndexingRunsInTheBackgroundAndNewFacesAreSearchable) {
   const json before = body_json(client().Get("/api/session"));
   expect_error(post_json("/api/index", R"({"folder": "/no/such/folder/anywhere"})"), 400,

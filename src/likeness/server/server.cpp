@@ -219,6 +219,9 @@ void HttpServer::install_routes() {
             with_id(&HttpServer::post_reject, "unknown_person", "person"));
   add_route("POST", R"(/api/people/(\d+)/confirm)",
             with_id(&HttpServer::post_confirm, "unknown_person", "person"));
+  add_route("POST", R"(/api/people/(\d+)/erase)",
+            with_id(&HttpServer::post_erase_person, "unknown_person", "person"));
+  add_route("GET", "/api/privacy/log", plain(&HttpServer::get_privacy_log));
   add_route("GET", "/api/index", plain(&HttpServer::get_index));
   add_route("POST", "/api/index", plain(&HttpServer::post_index));
   add_route("POST", "/api/index/stop", plain(&HttpServer::post_index_stop));

@@ -1,7 +1,8 @@
 // The server's insides (not a public header): state shared by the routes,
 // the router and the handlers, split over server.cpp (infrastructure,
 // session, static files), routes_uploads.cpp (uploads, search),
-// routes_library.cpp (photos, faces, people) and routes_index.cpp.
+// routes_library.cpp (photos, faces, people), routes_index.cpp and
+// routes_privacy.cpp (erasure, the audit log).
 #pragma once
 
 #include <httplib.h>
@@ -90,6 +91,9 @@ class HttpServer final : public Server {
   void post_reject(const httplib::Request&, httplib::Response&, std::int64_t person_id);
   void post_confirm(const httplib::Request&, httplib::Response&, std::int64_t person_id);
   void post_cluster(const httplib::Request&, httplib::Response&);
+  // routes_privacy.cpp
+  void post_erase_person(const httplib::Request&, httplib::Response&, std::int64_t person_id);
+  void get_privacy_log(const httplib::Request&, httplib::Response&);
   // routes_index.cpp
   void get_index(const httplib::Request&, httplib::Response&);
   void post_index(const httplib::Request&, httplib::Response&);
