@@ -483,6 +483,49 @@ TEST_F(ServerApi, ErasingAPersonNeedsConfirmationAndIsLogged) {
   EXPECT_EQ(entry["details"]["faces"], person["faces"].size());
 }
 
+// Export gives a ZIP with person.json listing the person's faces; retention
+// rules round-trip, refuse bad values, and applying them deletes nothing while
+// every face is recent.
+TEST_F(ServerApi, ExportAndRetention) {
+  const json list = body_json(client().Get("/api/people?limit=60"));
+  ASSERT_GE(list["total"].get<int>(), 1) << list;
+  const std::int64_t id = list["people"][0]["id"];
+  const std::string path = "/api/people/" + std::to_string(id);
+  const auto exported = post_json(path + "/export", "");
+  ASSERT_TRUE(exported);
+  ASSERT_EQ(exported->status, 200) << exported->body;
+  EXPECT_EQ(exported->get_header_value("Content-Type"), "application/zip");
+  ASSERT_GT(exported->body.size(), 100u);
+  EXPECT_EQ(exported->body.substr(0, 4), std::string("PK\x03\x04", 4));
+  EXPECT_NE(exported->body.find("person.json"), std::string::npos);
+  EXPECT_NE(exported->body.find("likeness-person-export/1"), std::string::npos);
+  expect_error(post_json("/api/people/999999/export", ""), 404, "unknown_person");
+
+  const json none = body_json(client().Get("/api/privacy/retention"));
+  EXPECT_TRUE(none["unnamed_face_days"].is_null()) << none;
+  const auto set =
+      client().Put("/api/privacy/retention", token_headers(),
+                   R"({"unnamed_face_days": 30, "vanished_photos": true})", "application/json");
+  ASSERT_TRUE(set);
+  ASSERT_EQ(set->status, 200) << set->body;
+  const json policy = body_json(client().Get("/api/privacy/retention"));
+  EXPECT_EQ(policy["unnamed_face_days"], 30);
+  EXPECT_EQ(policy["vanished_photos"], true);
+  expect_error(client().Put("/api/privacy/retention", token_headers(),
+                            R"({"unnamed_face_days": -3})", "application/json"),
+               400, "out_of_range");
+  const std::int64_t faces_before = body_json(client().Get("/api/session"))["library"]["faces"];
+  const auto applied = post_json("/api/privacy/apply-retention", "");
+  ASSERT_TRUE(applied);
+  ASSERT_EQ(applied->status, 200) << applied->body;
+  EXPECT_EQ(body_json(applied)["faces"], 0);  // every face was indexed minutes ago
+  EXPECT_EQ(body_json(client().Get("/api/session"))["library"]["faces"], faces_before);
+  const json log = body_json(client().Get("/api/privacy/log"));
+  std::set<std::string> actions;
+  for (const json& e : log["entries"]) actions.insert(e["action"]);
+  EXPECT_TRUE(actions.count("export") && actions.count("retention_policy")) << log;
+}
+
 TEST_F(ServerApi, IndexingRunsInTheBackgroundAndNewFacesAreSearchable) {
   const json before = body_json(client().Get("/api/session"));
   expect_error(post_json("/api/index", R"({"folder": "/no/such/folder/anywhere"})"), 400,

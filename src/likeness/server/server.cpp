@@ -222,6 +222,11 @@ void HttpServer::install_routes() {
   add_route("POST", R"(/api/people/(\d+)/erase)",
             with_id(&HttpServer::post_erase_person, "unknown_person", "person"));
   add_route("GET", "/api/privacy/log", plain(&HttpServer::get_privacy_log));
+  add_route("POST", R"(/api/people/(\d+)/export)",
+            with_id(&HttpServer::post_export_person, "unknown_person", "person"));
+  add_route("GET", "/api/privacy/retention", plain(&HttpServer::get_retention));
+  add_route("PUT", "/api/privacy/retention", plain(&HttpServer::put_retention));
+  add_route("POST", "/api/privacy/apply-retention", plain(&HttpServer::post_apply_retention));
   add_route("GET", "/api/index", plain(&HttpServer::get_index));
   add_route("POST", "/api/index", plain(&HttpServer::post_index));
   add_route("POST", "/api/index/stop", plain(&HttpServer::post_index_stop));

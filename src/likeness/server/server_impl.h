@@ -94,6 +94,10 @@ class HttpServer final : public Server {
   // routes_privacy.cpp
   void post_erase_person(const httplib::Request&, httplib::Response&, std::int64_t person_id);
   void get_privacy_log(const httplib::Request&, httplib::Response&);
+  void post_export_person(const httplib::Request&, httplib::Response&, std::int64_t person_id);
+  void get_retention(const httplib::Request&, httplib::Response&);
+  void put_retention(const httplib::Request&, httplib::Response&);
+  void post_apply_retention(const httplib::Request&, httplib::Response&);
   // routes_index.cpp
   void get_index(const httplib::Request&, httplib::Response&);
   void post_index(const httplib::Request&, httplib::Response&);
