@@ -586,7 +586,47 @@ async function loadMergeChoices(person) {
       el('option', { value: String(p.id) }, `${personLabel(p)} (${p.faces} ${p.faces === 1 ? 'face' : 'faces'})`)));
 }
 
+// The export is a ZIP answered to a POST (it needs the session token), so it
+// is fetched as a blob and handed to the browser as a download.
+async function exportPerson(person) {
+  if (!person) return;
+  if (!session.token) await loadSession();
+  const response = await fetch(`/api/people/${person.id}/export`, {
+    method: 'POST', headers: { 'X-Likeness-Token': session.token },
+  });
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    const error = data && data.error;
+    throw new ApiError(response.status, error ? error.code : 'http_' + response.status,
+      error && error.message ? error.message : `The server answered ${response.status}.`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = el('a', { href: url, download: `likeness-person-${person.id}.zip`, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  announce(`Exported everything stored about ${personLabel(person)}.`);
+}
+
+// Erasure cannot be undone: the user confirms in the dialog, and the server
+// wants that confirmation in the request too.
+async function erasePerson(person) {
+  if (!person) return;
+  const ok = await confirmAction('Erase this person for good?',
+    `${personLabel(person)} and their ${person.faces.length} faces are erased from the library — ` +
+    'vectors, attributes and links, with no copy left. The photo files stay where they are; if ' +
+    'they are indexed again, the faces come back. This cannot be undone.', 'Erase');
+  if (!ok) return;
+  const report = await api('POST', `/api/people/${person.id}/erase`, { confirm: true });
+  announce(`Erased ${personLabel(person)}: ${report.faces} faces.`);
+  refreshSummary();
+  location.hash = '#/people';
+}
+
 function setUpPerson() {
+  $('export-button').addEventListener('click', () => exportPerson(shownPerson).catch(showError));
+  $('erase-button').addEventListener('click', () => erasePerson(shownPerson).catch(showError));
   $('rename-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const person = shownPerson;

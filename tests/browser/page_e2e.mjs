@@ -399,6 +399,34 @@ try {
     await screenshot(page, 'narrow-library');
     guard.check('narrow');
   });
+
+  await step('privacy: export a person as a ZIP, then erase them for good', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${server.url}/#/people/${renamed.id}`);
+    await page.locator('#timeline .face-card').first().waitFor();
+    const faces = await page.locator('#timeline .face-card').count();
+    const download = page.waitForEvent('download');
+    await page.click('#export-button');
+    const file = await (await download).path();
+    const zip = fs.readFileSync(file);
+    assert(zip.subarray(0, 4).toString('binary') === 'PK\x03\x04' && zip.includes('person.json'),
+      `the download is a ZIP with person.json (${zip.length} bytes)`);
+    await page.click('#erase-button');
+    await page.locator('#confirm-dialog[open]').waitFor();
+    const erased = page.waitForResponse((r) => r.url().endsWith(`/api/people/${renamed.id}/erase`));
+    await page.click('#confirm-ok');
+    const report = await (await erased).json();
+    assert(report.faces === faces, `every face of the person was erased (${report.faces} of ${faces})`);
+    await page.waitForFunction(() => location.hash === '#/people');
+    await page.reload();
+    await page.locator('#people-grid .person-card').first().waitFor();
+    assert(await page.locator(`#people-grid .person-card[data-person-id="${renamed.id}"]`).count() === 0,
+      'the erased person is gone from the gallery after a reload');
+    // Asked from here, not from the page: a 404 there would be a console error.
+    const person = (await fetch(`${server.url}/api/people/${renamed.id}`)).status;
+    assert(person === 404, `the erased person is 404 in the API (${person})`);
+    guard.check('privacy');
+  });
   console.log('ok');
 } catch (error) {
   failed = true;
