@@ -72,6 +72,7 @@ HttpServer::HttpServer(const ServerOptions& options, std::unique_ptr<infer::Mode
   job.library_dir = options_.library_dir;
   job.indexer.analyzer = options_.analyzer;
   job.indexer.workers = options_.index_workers;
+  job.batch_size = options_.index_batch_size;
   index_job_ = std::make_unique<IndexJob>(*store_, job, [this] { reopen_library(); });
 
   http_.set_payload_max_length(static_cast<std::size_t>(options_.max_upload_bytes) +

@@ -45,6 +45,7 @@ struct ServerOptions {
   std::uint64_t max_upload_bytes = std::uint64_t{32} << 20;
   library::AnalyzerOptions analyzer{};            // uploads and indexing
   int index_workers = 2;                          // photos analysed at once by an indexing run
+  std::size_t index_batch_size = 25;              // photos per commit of an indexing run
   std::size_t recent_uploads = 16;                // uploads whose faces stay searchable...
   std::chrono::seconds upload_lifetime{30 * 60};  // ...for this long
   std::size_t cached_crops = 512;                 // encoded face crops kept in memory
