@@ -3,13 +3,14 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "likeness/library/indexer.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/people_cluster.h"
 #include "likeness/library/retention.h"
 
@@ -101,32 +102,13 @@ class ProgressBar {
 
 nlohmann::json summary_json(const library::IndexSummary& s, const library::Library& lib,
                             store::Catalog& catalog) {
-  nlohmann::json failures = nlohmann::json::array();
-  for (const auto& f : s.failures) {
-    failures.push_back({{"path", f.path}, {"reason", f.reason}, {"message", f.message}});
-  }
-  return {{"library", lib.dir().string()},
-          {"files_found", s.files_found},
-          {"other_files", s.other_files},
-          {"photos_indexed", s.photos_indexed()},
-          {"photos_new", s.photos_new},
-          {"photos_changed", s.photos_changed},
-          {"photos_touched", s.photos_touched},
-          {"unchanged", s.unchanged},
-          {"failed", s.failed},
-          {"faces_added", s.faces_added},
-          {"faces_removed", s.faces_removed},
-          {"faces_too_small", s.faces_too_small},
-          {"vanished", s.vanished},
-          {"pruned", s.pruned},
-          {"errors_by_reason", s.errors_by_reason},
-          {"failures", failures},
-          {"interrupted", s.interrupted},
-          {"seconds", s.seconds},
-          {"photos_per_second",
-           s.seconds > 0.0 ? static_cast<double>(s.photos_indexed() + s.failed) / s.seconds : 0.0},
-          {"library_photos", catalog.photo_count(store::PhotoStatus::kIndexed)},
-          {"library_faces", catalog.face_count()}};
+  nlohmann::json out = library::index_summary_json(s);
+  out["library"] = lib.dir().string();
+  out["photos_per_second"] =
+      s.seconds > 0.0 ? static_cast<double>(s.photos_indexed() + s.failed) / s.seconds : 0.0;
+  out["library_photos"] = catalog.photo_count(store::PhotoStatus::kIndexed);
+  out["library_faces"] = catalog.face_count();
+  return out;
 }
 
 void print_summary(const library::IndexSummary& s, const library::Library& lib,
@@ -211,8 +193,8 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   library::ErasureReport expired;
   const library::RetentionPolicy retention = library::load_retention_policy(lib->catalog());
   if (!summary.interrupted && retention.any()) {
-    expired = library::apply_retention(*lib, retention,
-                                       static_cast<std::int64_t>(std::time(nullptr)));
+    expired =
+        library::apply_retention(*lib, retention, static_cast<std::int64_t>(std::time(nullptr)));
   }
   if (options.json) {
     // Paths are bytes; one that is not UTF-8 (an old camera's file name) is

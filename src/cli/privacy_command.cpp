@@ -15,6 +15,7 @@
 #include "likeness/library/erasure.h"
 #include "likeness/library/export.h"
 #include "likeness/library/indexer.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/people.h"
 #include "likeness/library/photo_analyzer.h"
 #include "likeness/library/retention.h"
@@ -166,32 +167,16 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
   return 0;
 }
 
-std::string iso_time(std::int64_t seconds) {
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 int run_privacy_log(const std::filesystem::path& dir, bool json) {
   auto lib = library::Library::open(library_dir(dir), {.create_if_missing = false});
   const std::vector<store::AuditEntry> entries = lib->catalog().audit_log();
   if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const store::AuditEntry& e : entries) {
-      out.push_back({{"id", e.id},
-                     {"time", iso_time(e.time)},
-                     {"action", e.action},
-                     {"details", nlohmann::json::parse(e.details, nullptr, false)}});
-    }
-    std::cout << json_text({{"entries", out}}, 2) << '\n';
+    std::cout << json_text({{"entries", library::audit_log_json(entries)}}, 2) << '\n';
     return 0;
   }
   if (entries.empty()) std::cout << "The audit log is empty.\n";
   for (const store::AuditEntry& e : entries) {
-    std::cout << iso_time(e.time) << "  " << e.action << "  " << e.details << '\n';
+    std::cout << library::iso_utc_time(e.time) << "  " << e.action << "  " << e.details << '\n';
   }
   return 0;
 }

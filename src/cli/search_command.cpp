@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "likeness/library/indexer.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/people.h"
 #include "likeness/library/search.h"
 
@@ -25,12 +26,6 @@ struct SearchCommandOptions {
 };
 
 nlohmann::json box_json(const store::FaceBox& b) { return {b.x, b.y, b.w, b.h}; }
-
-nlohmann::json stored_quality_json(const store::FaceQuality& q) {
-  return {{"overall", q.overall}, {"sharpness", q.sharpness}, {"contrast", q.contrast},
-          {"size", q.size},       {"pose", q.pose},           {"exposure", q.exposure},
-          {"yaw", q.yaw_deg},     {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
-}
 
 int run_person_search(const SearchCommandOptions& options) {
   auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
@@ -142,7 +137,7 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
                          {"box", box_json(hit.box)},
                          {"probability", hit.probability},
                          {"quality", hit.quality.overall},
-                         {"quality_measures", stored_quality_json(hit.quality)},
+                         {"quality_measures", library::stored_quality_json(hit.quality)},
                          {"searchable", hit.searchable},
                          {"same_person", hit.same_person},
                          {"face_id", hit.face_id},

@@ -94,15 +94,14 @@ ErasureReport erase(Library& library, const ErasurePlan& plan) {
     for (const std::int64_t person_id : touched_people) {
       const bool named_in_plan =
           std::binary_search(plan.people.begin(), plan.people.end(), person_id);
-      bool has_faces = false;
-      if (!named_in_plan) {
-        for (const store::FacePersonLink& link : c.faces_of_person(person_id)) {
-          has_faces = has_faces || link.origin != store::LinkOrigin::kRejected;
-        }
-      }
-      if (!has_faces) {
-        report.links += c.faces_of_person(person_id).size();  // rejections left
-        if (c.delete_person(person_id)) ++report.people;
+      const std::vector<store::FacePersonLink> left = c.faces_of_person(person_id);
+      const bool has_faces =
+          !named_in_plan && std::any_of(left.begin(), left.end(), [](const auto& link) {
+            return link.origin != store::LinkOrigin::kRejected;
+          });
+      if (!has_faces && c.delete_person(person_id)) {
+        report.links += left.size();  // the rejections (or, by name, every link) left
+        ++report.people;
       }
     }
     report.audit_id =

@@ -14,6 +14,7 @@
 
 #include "likeness/core/error.h"
 #include "likeness/io/image.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/people.h"
 
 namespace likeness::library {
@@ -21,15 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string iso_time(std::int64_t seconds) {
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 json optional_text(const std::optional<std::string>& text) {
   return text ? json(*text) : json(nullptr);
@@ -225,29 +217,26 @@ ExportReport export_person(Library& library, std::int64_t person_id, const fs::p
     photos_seen[f.photo.id] = true;
     json face{
         {"face_id", f.face.id},
-        {"added", iso_time(f.face.created_at)},
+        {"added", iso_utc_time(f.face.created_at)},
         {"photo",
          {{"path", f.photo.path},
           {"content_sha256", f.photo.content_hash},
           {"size_bytes", f.photo.size_bytes},
           {"capture_time", optional_text(f.photo.capture_time)},
-          {"indexed", iso_time(f.photo.indexed_at)}}},
+          {"indexed", iso_utc_time(f.photo.indexed_at)}}},
         {"box",
          {{"x", f.face.box.x}, {"y", f.face.box.y}, {"w", f.face.box.w}, {"h", f.face.box.h}}},
         {"detector_score", f.face.detector_score}};
     json landmarks = json::array();
     for (const store::FacePoint& p : f.face.landmarks) landmarks.push_back({p.x, p.y});
     face["landmarks"] = landmarks;
-    const store::FaceQuality& q = f.face.quality;
-    face["quality"] = {{"overall", q.overall}, {"sharpness", q.sharpness}, {"contrast", q.contrast},
-                       {"size", q.size},       {"pose", q.pose},           {"exposure", q.exposure},
-                       {"yaw", q.yaw_deg},     {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
+    face["quality"] = stored_quality_json(f.face.quality);
     face["attributes"] =
         f.face.attributes.empty() ? json::object() : json::parse(f.face.attributes, nullptr, false);
     for (const store::FacePersonLink& link : catalog.people_of_face(f.face.id)) {
       if (link.person_id == person_id) {
         face["link"] = {{"origin", store::to_string(link.origin)},
-                        {"added", iso_time(link.created_at)}};
+                        {"added", iso_utc_time(link.created_at)}};
       }
     }
     json models = json::array();
@@ -274,11 +263,11 @@ ExportReport export_person(Library& library, std::int64_t person_id, const fs::p
   report.photos = photos_seen.size();
   const json document{
       {"format", "likeness-person-export/1"},
-      {"exported", iso_time(static_cast<std::int64_t>(std::time(nullptr)))},
+      {"exported", iso_utc_time(static_cast<std::int64_t>(std::time(nullptr)))},
       {"person",
        {{"id", person->id},
         {"name", optional_text(person->name)},
-        {"added", iso_time(person->created_at)}}},
+        {"added", iso_utc_time(person->created_at)}}},
       {"faces", faces},
       {"about",
        "Everything this Likeness library stores about this person: each face found in the "

@@ -137,12 +137,6 @@ nlohmann::json box_json(const store::FaceBox& box) {
   return {{"x", box.x}, {"y", box.y}, {"w", box.w}, {"h", box.h}};
 }
 
-nlohmann::json stored_quality_json(const store::FaceQuality& q) {
-  return {{"overall", q.overall}, {"sharpness", q.sharpness}, {"contrast", q.contrast},
-          {"size", q.size},       {"pose", q.pose},           {"exposure", q.exposure},
-          {"yaw", q.yaw_deg},     {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
-}
-
 nlohmann::json measured_quality_json(const quality::QualityMeasures& q) {
   auto angle = [&](float degrees) -> nlohmann::json {
     return q.has_pose ? nlohmann::json(degrees) : nlohmann::json(nullptr);

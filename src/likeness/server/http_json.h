@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "likeness/library/library_json.h"
 #include "likeness/quality/quality.h"
 #include "likeness/store/catalog.h"
 
@@ -70,7 +71,7 @@ std::int64_t query_int(const httplib::Request& request, const std::string& name,
 std::int64_t path_id(const std::string& digits, std::string_view code, std::string_view what);
 
 nlohmann::json box_json(const store::FaceBox& box);
-nlohmann::json stored_quality_json(const store::FaceQuality& quality);
+using library::stored_quality_json;  // library/library_json.h
 // Angles are null when the landmarks gave no pose.
 nlohmann::json measured_quality_json(const quality::QualityMeasures& quality);
 // A catalog text that may be absent or empty -> string or null.

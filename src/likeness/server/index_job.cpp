@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "likeness/library/library.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/people_cluster.h"
 
 namespace likeness::server {
@@ -18,28 +19,9 @@ std::string_view state_name(int state) {
 // The counts of `likeness index --json` (src/cli/index_command.cpp), so that
 // the page and the CLI describe a run the same way.
 nlohmann::json summary_json(const library::IndexSummary& s, std::size_t faces_joined_people) {
-  nlohmann::json failures = nlohmann::json::array();
-  for (const auto& f : s.failures) {
-    failures.push_back({{"path", f.path}, {"reason", f.reason}, {"message", f.message}});
-  }
-  return {{"files_found", s.files_found},
-          {"other_files", s.other_files},
-          {"photos_indexed", s.photos_indexed()},
-          {"photos_new", s.photos_new},
-          {"photos_changed", s.photos_changed},
-          {"photos_touched", s.photos_touched},
-          {"unchanged", s.unchanged},
-          {"failed", s.failed},
-          {"faces_added", s.faces_added},
-          {"faces_removed", s.faces_removed},
-          {"faces_too_small", s.faces_too_small},
-          {"vanished", s.vanished},
-          {"pruned", s.pruned},
-          {"errors_by_reason", s.errors_by_reason},
-          {"failures", failures},
-          {"interrupted", s.interrupted},
-          {"seconds", s.seconds},
-          {"faces_joined_people", faces_joined_people}};
+  nlohmann::json out = library::index_summary_json(s);
+  out["faces_joined_people"] = faces_joined_people;
+  return out;
 }
 
 std::int64_t now_epoch_seconds() {

@@ -331,28 +331,26 @@ void HttpServer::post_merge(const httplib::Request& request, httplib::Response& 
   send_json(response, person_json(person_id));
 }
 
-void HttpServer::post_reject(const httplib::Request& request, httplib::Response& response,
-                             std::int64_t person_id) {
+void HttpServer::post_face_decision(const httplib::Request& request, httplib::Response& response,
+                                    std::int64_t person_id, FaceDecision decide) {
   const nlohmann::json body = parse_body_object(request);
   const std::int64_t face_id = required_int(body, "face_id");
   std::lock_guard<std::mutex> lock(library_mutex_);
   store::Catalog& catalog = library_->catalog();
   require_person(catalog, person_id);
   require_face(catalog, face_id);
-  library::reject_face(catalog, face_id, person_id);
+  decide(catalog, face_id, person_id);
   send_json(response, person_json(person_id));
+}
+
+void HttpServer::post_reject(const httplib::Request& request, httplib::Response& response,
+                             std::int64_t person_id) {
+  post_face_decision(request, response, person_id, &library::reject_face);
 }
 
 void HttpServer::post_confirm(const httplib::Request& request, httplib::Response& response,
                               std::int64_t person_id) {
-  const nlohmann::json body = parse_body_object(request);
-  const std::int64_t face_id = required_int(body, "face_id");
-  std::lock_guard<std::mutex> lock(library_mutex_);
-  store::Catalog& catalog = library_->catalog();
-  require_person(catalog, person_id);
-  require_face(catalog, face_id);
-  library::confirm_face(catalog, face_id, person_id);
-  send_json(response, person_json(person_id));
+  post_face_decision(request, response, person_id, &library::confirm_face);
 }
 
 void HttpServer::post_cluster(const httplib::Request&, httplib::Response& response) {

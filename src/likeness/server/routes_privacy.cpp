@@ -10,6 +10,7 @@
 
 #include "likeness/library/erasure.h"
 #include "likeness/library/export.h"
+#include "likeness/library/library_json.h"
 #include "likeness/library/retention.h"
 #include "likeness/server/server_impl.h"
 
@@ -50,19 +51,7 @@ void HttpServer::get_privacy_log(const httplib::Request&, httplib::Response& res
     std::lock_guard<std::mutex> lock(library_mutex_);
     entries = library_->catalog().audit_log();
   }
-  nlohmann::json out = nlohmann::json::array();
-  for (const store::AuditEntry& e : entries) {
-    const std::time_t t = static_cast<std::time_t>(e.time);
-    std::tm utc{};
-    gmtime_r(&t, &utc);
-    char when[32];
-    std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &utc);
-    out.push_back({{"id", e.id},
-                   {"time", when},
-                   {"action", e.action},
-                   {"details", nlohmann::json::parse(e.details, nullptr, false)}});
-  }
-  send_json(response, {{"entries", out}});
+  send_json(response, {{"entries", library::audit_log_json(entries)}});
 }
 
 void HttpServer::post_export_person(const httplib::Request&, httplib::Response& response,

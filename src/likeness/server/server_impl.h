@@ -90,6 +90,10 @@ class HttpServer final : public Server {
   void post_merge(const httplib::Request&, httplib::Response&, std::int64_t person_id);
   void post_reject(const httplib::Request&, httplib::Response&, std::int64_t person_id);
   void post_confirm(const httplib::Request&, httplib::Response&, std::int64_t person_id);
+  // reject and confirm: the same request ({"face_id"}), checks and answer.
+  using FaceDecision = void (*)(store::Catalog&, std::int64_t face_id, std::int64_t person_id);
+  void post_face_decision(const httplib::Request&, httplib::Response&, std::int64_t person_id,
+                          FaceDecision decide);
   void post_cluster(const httplib::Request&, httplib::Response&);
   // routes_privacy.cpp
   void post_erase_person(const httplib::Request&, httplib::Response&, std::int64_t person_id);
