@@ -1,5 +1,6 @@
 // `likeness analyze IMG...`: every face's estimated age, gender and expression
-// with its quality measures.
+// with its quality measures; with --sensitive-attributes (opt-in, GDPR Art. 9)
+// also the ethnicity model's categories, shown apart from the rest.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -44,6 +45,15 @@ std::string attributes_line(const attributes::FaceAttributes& a) {
                   a.emotion->label.c_str(), static_cast<double>(p[best]));
     line += text;
   }
+  if (a.ethnicity) {
+    const auto& p = a.ethnicity->probabilities;
+    const std::size_t best =
+        static_cast<std::size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+    std::snprintf(text, sizeof text, "%ssensitive: ethnicity model category \"%s\" %.2f",
+                  line.empty() ? "" : "; ", a.ethnicity->label.c_str(),
+                  static_cast<double>(p[best]));
+    line += text;
+  }
   return line.empty() ? "no attributes" : line;
 }
 
@@ -51,6 +61,7 @@ int run_analyze(const GlobalOptions& global, const AnalyzeCommandOptions& option
   const auto store = infer::ModelStore::open({.models_dir = global.models_dir});
   const auto detector =
       detect::Detector::create(options.detector, store, {.min_face_size = options.min_face});
+  if (options.attributes.sensitive) std::cerr << attributes::kSensitiveAttributesNotice << '\n';
   const auto estimator = attributes::AttributeEstimator::create(store, options.attributes);
 
   int failures = 0;
@@ -143,11 +154,15 @@ void register_analyze_command(CLI::App& app, const GlobalOptions& global, int& e
   cmd->add_option("--emotion-model", options->attributes.emotion_model,
                   "Expression model: " + models)
       ->capture_default_str();
+  cmd->add_flag("--sensitive-attributes", options->attributes.sensitive,
+                std::string(attributes::kSensitiveAttributesHelp));
   cmd->add_flag("--json", options->json,
                 "Print one JSON document: {detector, attribute_models, failed, photos: [{file, "
                 "ok, width, height, faces: [{box: [x, y, w, h], score, quality: {...}, "
                 "attributes: {age: {years, low, high}, gender: {label, probability}, emotion: "
-                "{label, probabilities: {angry, ...}}, model: {...}}}]}]}");
+                "{label, probabilities: {angry, ...}}, model: {...}, and only with "
+                "--sensitive-attributes sensitive: {ethnicity: {label, probabilities: {white, "
+                "black, asian, indian, others}}, model}}}]}]}");
   cmd->callback([options, &global, &exit_code] { exit_code = run_analyze(global, *options); });
 }
 

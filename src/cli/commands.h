@@ -5,11 +5,13 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "likeness/library/library.h"
 #include "likeness/quality/quality.h"
 
 namespace likeness::cli {
@@ -35,10 +37,25 @@ void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exi
 void register_export_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& exit_code);
 
-// Adds `--library DIR` to a library command (empty = library_dir()'s default).
-void add_library_option(CLI::App* command, std::filesystem::path& dir);
-// `dir`, or the default library folder when empty (library::default_library_dir()).
-std::filesystem::path library_dir(const std::filesystem::path& dir);
+// Which library a command works on, and how to unlock it when encrypted.
+struct LibraryLocation {
+  std::filesystem::path dir;              // empty = library::default_library_dir()
+  std::filesystem::path passphrase_file;  // empty = $LIKENESS_PASSPHRASE or ask
+};
+// Adds `--library DIR` and `--passphrase-file FILE` to a library command.
+void add_library_option(CLI::App* command, LibraryLocation& location);
+// The folder: location.dir, or the default library folder when empty.
+std::filesystem::path library_dir(const LibraryLocation& location);
+// The passphrase the user gave for the library: the first line of
+// --passphrase-file, else $LIKENESS_PASSPHRASE; when neither is given and
+// `ask` is set, it is read from the terminal without echo (twice when
+// `confirm`, for a new passphrase). Empty when none was given and none could
+// be asked for. Throws UsageError for an unreadable passphrase file.
+std::string library_passphrase(const LibraryLocation& location, bool ask, bool confirm = false);
+// Opens the library (library::Library::open) with the passphrase it needs:
+// the given one, or, for an encrypted library, one asked on the terminal.
+std::unique_ptr<library::Library> open_library(const LibraryLocation& location,
+                                               library::LibraryOptions options = {});
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);

@@ -18,7 +18,7 @@ namespace likeness::cli {
 namespace {
 
 struct IndexCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::vector<std::filesystem::path> folders;
   std::size_t batch = 25;
   int workers = 2;
@@ -30,6 +30,7 @@ struct IndexCommandOptions {
   float min_face = 30.0f;
   int detect_long_side = library::AnalyzerOptions{}.detect_long_side;
   bool no_analytics = false;
+  bool sensitive_attributes = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -170,11 +171,13 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   indexer_options.analyzer.min_face_size = options.min_face;
   indexer_options.analyzer.detect_long_side = options.detect_long_side;
   indexer_options.analyzer.analytics = !options.no_analytics;
+  indexer_options.analyzer.attributes.sensitive = options.sensitive_attributes;
+  if (options.sensitive_attributes) std::cerr << attributes::kSensitiveAttributesNotice << '\n';
   auto indexer = library::Indexer::create(store, indexer_options);
   for (const auto& why : indexer->analyzer().recognizer().skipped()) {
     std::cerr << "likeness: warning: recognition model skipped: " << why << '\n';
   }
-  auto lib = library::Library::open(library_dir(options.library));
+  auto lib = open_library(options.library);
   ProgressBar bar(!options.quiet && (options.progress || ::isatty(STDERR_FILENO) == 1));
   install_stop_handler();
   library::IndexRunOptions run;
@@ -255,6 +258,9 @@ void register_index_command(CLI::App& app, const GlobalOptions& global, int& exi
   cmd->add_flag("--no-analytics", options->no_analytics,
                 "Do not estimate age, gender and expression of the faces (faster; nothing of "
                 "the kind is stored)");
+  cmd->add_flag("--sensitive-attributes", options->sensitive_attributes,
+                std::string(attributes::kSensitiveAttributesHelp))
+      ->excludes("--no-analytics");
   cmd->add_flag("--json", options->json, "Print the summary as JSON");
   cmd->add_flag("--quiet,-q", options->quiet, "No progress bar and no summary");
   cmd->add_flag("--progress", options->progress,

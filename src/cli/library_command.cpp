@@ -1,18 +1,22 @@
-// `likeness library info | check`: what the library holds, and whether the
-// catalog and the vector index are sound and in step.
+// `likeness library info | check | init | encrypt`: what the library holds,
+// whether the catalog and the vector index are sound and in step, and making
+// a library (optionally encrypted) or encrypting an existing one.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "likeness/core/error.h"
 #include "likeness/library/library.h"
+#include "likeness/store/catalog.h"
 
 namespace likeness::cli {
 namespace {
 
 struct LibraryCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   bool json = false;
   bool repair = false;
+  bool encrypt = false;
 };
 
 std::uintmax_t folder_bytes(const std::filesystem::path& dir) {
@@ -25,10 +29,11 @@ std::uintmax_t folder_bytes(const std::filesystem::path& dir) {
 }
 
 int run_info(const LibraryCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   store::Catalog& catalog = lib->catalog();
   const nlohmann::json info{{"library", lib->dir().string()},
                             {"schema_version", catalog.schema_version()},
+                            {"encrypted", catalog.encrypted()},
                             {"photos",
                              {{"indexed", catalog.photo_count(store::PhotoStatus::kIndexed)},
                               {"failed", catalog.photo_count(store::PhotoStatus::kFailed)},
@@ -42,7 +47,7 @@ int run_info(const LibraryCommandOptions& options) {
     return 0;
   }
   std::cout << "Library " << info["library"].get<std::string>() << " (schema "
-            << info["schema_version"] << ")\n"
+            << info["schema_version"] << (catalog.encrypted() ? ", encrypted" : "") << ")\n"
             << "  photos: " << info["photos"]["indexed"] << " indexed, " << info["photos"]["failed"]
             << " failed, " << info["photos"]["vanished"] << " vanished\n"
             << "  faces: " << info["faces"] << " (" << info["searchable_vectors"]
@@ -53,7 +58,7 @@ int run_info(const LibraryCommandOptions& options) {
 }
 
 int run_check(const LibraryCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   library::LibraryCheck report = lib->check();
   std::string repaired;
   if (options.repair && !report.index_ok() && report.catalog_ok()) {
@@ -101,10 +106,71 @@ int run_check(const LibraryCommandOptions& options) {
   return report.ok() ? 0 : 1;
 }
 
+void print_encryption_notice() {
+  std::cerr << "The catalog is encrypted with AES-256-XTS and the saved vector index with "
+               "AES-256-GCM, under a key derived from the passphrase. Without the passphrase "
+               "the library cannot be opened by anyone, including you: there is no recovery. "
+               "Photos themselves are not copied into the library and stay as they are.\n";
+}
+
+int run_init(const LibraryCommandOptions& options) {
+  const std::filesystem::path dir = library_dir(options.library);
+  if (std::filesystem::exists(dir / "catalog.sqlite")) {
+    throw UsageError("a library already exists at " + dir.string() +
+                     (options.encrypt ? "; to encrypt it use `likeness library encrypt`" : ""));
+  }
+  library::LibraryOptions open_options;
+  if (options.encrypt) {
+    open_options.passphrase = library_passphrase(options.library, true, true);
+    if (open_options.passphrase.empty()) {
+      throw UsageError(
+          "--encrypt needs a passphrase: --passphrase-file FILE, "
+          "LIKENESS_PASSPHRASE, or a terminal to ask on");
+    }
+    open_options.encrypt_if_created = true;
+  }
+  auto lib = library::Library::open(dir, open_options);
+  std::cout << "Created " << (lib->catalog().encrypted() ? "an encrypted" : "a") << " library at "
+            << dir.string() << '\n';
+  if (options.encrypt) print_encryption_notice();
+  return 0;
+}
+
+int run_encrypt(const LibraryCommandOptions& options) {
+  const std::filesystem::path dir = library_dir(options.library);
+  if (store::catalog_is_encrypted(dir)) {
+    throw UsageError("the library at " + dir.string() + " is encrypted already");
+  }
+  const std::string passphrase = library_passphrase(options.library, true, true);
+  if (passphrase.empty()) {
+    throw UsageError(
+        "encrypting needs a passphrase: --passphrase-file FILE, "
+        "LIKENESS_PASSPHRASE, or a terminal to ask on");
+  }
+  const store::EncryptionReport report = store::encrypt_catalog(dir, passphrase);
+  // The saved vector index holds every face's vector in the clear.
+  std::uintmax_t index_bytes = 0;
+  for (const char* name : {"faces.hnsw", "faces.hnsw.stamp"}) {
+    std::error_code ec;
+    index_bytes += std::filesystem::file_size(dir / name, ec);
+    std::filesystem::remove(dir / name, ec);
+  }
+  std::cout << "Encrypted the library at " << dir.string() << ": " << report.rows_copied
+            << " rows copied, the old catalog (" << format_bytes(report.plain_bytes_overwritten)
+            << ") overwritten with zeros, the saved index (" << format_bytes(index_bytes)
+            << ") deleted (it is rebuilt, and saved encrypted, by the next search or index "
+               "run).\n";
+  print_encryption_notice();
+  std::cerr << "On SSDs, copy-on-write file systems and in backups, old copies of the "
+               "unencrypted files may survive; see docs/privacy.md.\n";
+  return 0;
+}
+
 }  // namespace
 
 void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, int& exit_code) {
-  CLI::App* cmd = app.add_subcommand("library", "Inspect and check the photo library");
+  CLI::App* cmd =
+      app.add_subcommand("library", "Inspect, check, create or encrypt the photo library");
   cmd->require_subcommand(1);
   auto options = std::make_shared<LibraryCommandOptions>();
 
@@ -122,6 +188,21 @@ void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, in
   check->add_flag("--repair", options->repair,
                   "Bring an out-of-step vector index up to date (the catalog is never changed)");
   check->callback([options, &exit_code] { exit_code = run_check(*options); });
+
+  CLI::App* init = cmd->add_subcommand(
+      "init", "Create an empty library (`likeness index` also creates one when missing)");
+  add_library_option(init, options->library);
+  init->add_flag("--encrypt", options->encrypt,
+                 "Encrypt the library with a passphrase (asked twice on the terminal, or "
+                 "--passphrase-file / LIKENESS_PASSPHRASE); every later command needs it");
+  init->callback([options, &exit_code] { exit_code = run_init(*options); });
+
+  CLI::App* encrypt = cmd->add_subcommand(
+      "encrypt",
+      "Encrypt an existing library with a passphrase: the catalog is rewritten encrypted, the "
+      "old one overwritten with zeros, the unencrypted index deleted");
+  add_library_option(encrypt, options->library);
+  encrypt->callback([options, &exit_code] { exit_code = run_encrypt(*options); });
 }
 
 }  // namespace likeness::cli

@@ -27,14 +27,4 @@ nlohmann::json quality_json(const quality::QualityMeasures& q) {
             {"under_exposed_share", q.under_exposed_share}}}};
 }
 
-void add_library_option(CLI::App* command, std::filesystem::path& dir) {
-  command->add_option("--library,-L", dir,
-                      "Library folder (default: $LIKENESS_LIBRARY, else "
-                      "~/.local/share/likeness/library)");
-}
-
-std::filesystem::path library_dir(const std::filesystem::path& dir) {
-  return dir.empty() ? library::default_library_dir() : dir;
-}
-
 }  // namespace likeness::cli

@@ -13,7 +13,7 @@ namespace likeness::cli {
 namespace {
 
 struct PeopleCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   bool json = false;
   bool timeline = false;
   bool attributes = false;
@@ -24,7 +24,7 @@ struct PeopleCommandOptions {
 };
 
 std::unique_ptr<library::Library> open_library(const PeopleCommandOptions& options) {
-  return library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  return open_library(options.library, {.create_if_missing = false});
 }
 
 nlohmann::json person_json(const store::Person& p) {

@@ -24,7 +24,7 @@ namespace likeness::cli {
 namespace {
 
 struct EraseOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::string person;
   std::filesystem::path photo;
   std::filesystem::path like;
@@ -113,7 +113,7 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
                  "PHOTO\n";
     return 2;
   }
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   const library::ErasurePlan plan = plan_from_options(global, options, *lib);
   const PlanView view = describe_plan(lib->catalog(), plan);
   if (plan.empty()) {
@@ -167,8 +167,8 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
   return 0;
 }
 
-int run_privacy_log(const std::filesystem::path& dir, bool json) {
-  auto lib = library::Library::open(library_dir(dir), {.create_if_missing = false});
+int run_privacy_log(const LibraryLocation& location, bool json) {
+  auto lib = open_library(location, {.create_if_missing = false});
   const std::vector<store::AuditEntry> entries = lib->catalog().audit_log();
   if (json) {
     std::cout << json_text({{"entries", library::audit_log_json(entries)}}, 2) << '\n';
@@ -182,7 +182,7 @@ int run_privacy_log(const std::filesystem::path& dir, bool json) {
 }
 
 struct ExportCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::string person;
   std::filesystem::path out;
   library::ExportOptions export_options;
@@ -190,7 +190,7 @@ struct ExportCommandOptions {
 };
 
 int run_export(const ExportCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   const store::Person person = library::find_person(lib->catalog(), options.person);
   const library::ExportReport report =
       library::export_person(*lib, person.id, options.out, options.export_options);
@@ -265,7 +265,7 @@ void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exi
 namespace {
 
 struct RetentionCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::string unnamed_days;  // "" = unchanged, "off", or a number of days
   std::string vanished;      // "" = unchanged, "on", "off"
   bool dry_run = false;
@@ -273,7 +273,7 @@ struct RetentionCommandOptions {
 };
 
 int run_retention_settings(const RetentionCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
   const bool changing = !options.unnamed_days.empty() || !options.vanished.empty();
   if (options.unnamed_days == "off") {
@@ -307,7 +307,7 @@ int run_retention_settings(const RetentionCommandOptions& options) {
 }
 
 int run_apply_retention(const RetentionCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   const library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   library::ErasureReport report;
@@ -367,7 +367,7 @@ void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& e
   apply->add_flag("--json", retention_options->json, "Print the counts as JSON");
   apply->callback(
       [&exit_code, retention_options] { exit_code = run_apply_retention(*retention_options); });
-  auto dir = std::make_shared<std::filesystem::path>();
+  auto dir = std::make_shared<LibraryLocation>();
   auto json = std::make_shared<bool>(false);
   CLI::App* log = cmd->add_subcommand(
       "log",

@@ -14,7 +14,7 @@ namespace likeness::cli {
 namespace {
 
 struct SearchCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::filesystem::path photo;
   std::string person;
   int face = -1;
@@ -28,7 +28,7 @@ struct SearchCommandOptions {
 nlohmann::json box_json(const store::FaceBox& b) { return {b.x, b.y, b.w, b.h}; }
 
 int run_person_search(const SearchCommandOptions& options) {
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   const std::vector<store::Person> found = library::find_people(lib->catalog(), options.person);
   if (found.empty()) {
     std::cerr << "likeness: no person '" << options.person
@@ -75,7 +75,7 @@ int run_search(const GlobalOptions& global, const SearchCommandOptions& options)
     std::cerr << "likeness: search needs a PHOTO (or --person NAME)\n";
     return 2;
   }
-  auto lib = library::Library::open(library_dir(options.library), {.create_if_missing = false});
+  auto lib = open_library(options.library, {.create_if_missing = false});
   const infer::ModelStore store = infer::ModelStore::open({.models_dir = global.models_dir});
   library::AnalyzerOptions analyzer_options;
   analyzer_options.detector = options.detector;

@@ -11,12 +11,13 @@
 
 #include "cli/commands.h"
 #include "likeness/server/server.h"
+#include "likeness/store/catalog.h"
 
 namespace likeness::cli {
 namespace {
 
 struct ServeCommandOptions {
-  std::filesystem::path library;
+  LibraryLocation library;
   std::string host = "127.0.0.1";
   int port = 8080;
   bool allow_remote = false;
@@ -27,6 +28,9 @@ struct ServeCommandOptions {
 int run_serve(const GlobalOptions& global, const ServeCommandOptions& options) {
   server::ServerOptions server_options;
   server_options.library_dir = library_dir(options.library);
+  // Asked once here: the server reopens the library after each indexing run.
+  server_options.library_passphrase =
+      library_passphrase(options.library, store::catalog_is_encrypted(server_options.library_dir));
   server_options.models_dir = global.models_dir;
   server_options.host = options.host;
   server_options.port = options.port;

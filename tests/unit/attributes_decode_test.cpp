@@ -96,7 +96,8 @@ TEST(AttributesJson, HasTheShapeTheWebPageReads) {
   }
   EXPECT_NEAR(p.at("happy").get<double>(), 0.81, 1e-9);
   EXPECT_EQ(j.at("model").at("age"), "age_ssrnet");
-  // Only the four documented keys: nothing sensitive is ever stored.
+  // Only the four documented keys: nothing sensitive without the opt-in
+  // (attributes_sensitive_test.cpp).
   EXPECT_EQ(j.size(), 4u);
 }
 

@@ -69,7 +69,7 @@ TEST_F(AttributesIndexer, StoresAgeGenderAndExpressionWithEachFace) {
     EXPECT_TRUE(parsed->gender->label == "female" || parsed->gender->label == "male");
     EXPECT_GE(parsed->gender->probability, 0.5f);
     EXPECT_EQ(parsed->models.at("age"), "age_ssrnet");
-    // Only the documented keys; no sensitive attribute is ever stored.
+    // Only the documented keys: no sensitive attribute without the opt-in.
     const nlohmann::json j = nlohmann::json::parse(face.attributes);
     for (const auto& [key, value] : j.items()) {
       EXPECT_TRUE(key == "age" || key == "gender" || key == "emotion" || key == "model") << key;

@@ -1,5 +1,6 @@
-// Every input is generated here at run time (OpenCV, libjpeg and libpng
-// writers, or hand-made bytes); no image files live in the repository.
+// Every input is generated at run time (OpenCV, libjpeg and libpng writers,
+// or hand-made bytes, here and in support/bad_inputs.h); no image files live
+// in the repository.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <sys/stat.h>
@@ -15,20 +16,21 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 
-// clang-format off
-#include <jpeglib.h>  // after <cstdio>: it needs FILE
-// clang-format on
-
 #include "likeness/core/error.h"
 #include "likeness/io/exif.h"
 #include "likeness/io/image.h"
+#include "support/bad_inputs.h"
 #include "support/test_env.h"
 
 namespace likeness::io {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<std::uint8_t>;
+using likeness::testing::Bytes;
+using likeness::testing::cmyk_jpeg;
+using likeness::testing::encode_rgb;
+using likeness::testing::png_bomb;
+using likeness::testing::simple_png;
 
 // ---------------------------------------------------------------- helpers --
 
@@ -58,21 +60,6 @@ class ImageIoTest : public ::testing::Test {
   fs::path dir_;
 };
 
-// Encodes an RGB matrix with OpenCV (which expects BGR).
-Bytes encode_rgb(const std::string& ext, const cv::Mat& rgb, const std::vector<int>& params = {}) {
-  cv::Mat bgr;
-  if (rgb.channels() == 3) {
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  } else if (rgb.channels() == 4) {
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGBA2BGRA);
-  } else {
-    bgr = rgb;
-  }
-  Bytes out;
-  EXPECT_TRUE(cv::imencode(ext, bgr, out, params)) << ext;
-  return out;
-}
-
 cv::Mat solid(int width, int height, cv::Scalar rgb) {
   return cv::Mat(height, width, CV_8UC3, rgb);
 }
@@ -97,92 +84,6 @@ const cv::Vec3b kRed(255, 0, 0);
 const cv::Vec3b kGreen(0, 255, 0);
 const cv::Vec3b kBlue(0, 0, 255);
 const cv::Vec3b kWhite(255, 255, 255);
-
-// JPEG in CMYK or YCCK through libjpeg, every pixel = `stored` (C, M, Y, K as
-// written to the file). libjpeg adds the Adobe APP14 marker for both.
-Bytes cmyk_jpeg(int width, int height, std::array<std::uint8_t, 4> stored, bool ycck) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr errors{};
-  cinfo.err = jpeg_std_error(&errors);
-  jpeg_CreateCompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buffer, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(width);
-  cinfo.image_height = static_cast<JDIMENSION>(height);
-  cinfo.input_components = 4;
-  cinfo.in_color_space = JCS_CMYK;
-  jpeg_set_defaults(&cinfo);
-  if (ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
-  jpeg_set_quality(&cinfo, 95, TRUE);
-  jpeg_start_compress(&cinfo, TRUE);
-  std::vector<std::uint8_t> row(static_cast<std::size_t>(width) * 4);
-  for (int x = 0; x < width; ++x) std::copy(stored.begin(), stored.end(), row.begin() + 4 * x);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW rows[] = {row.data()};
-    jpeg_write_scanlines(&cinfo, rows, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  Bytes out(buffer, buffer + size);
-  std::free(buffer);
-  return out;
-}
-
-// PNG through libpng's simplified writer (palette, gray+alpha...).
-Bytes simple_png(int width, int height, png_uint_32 format, const std::vector<std::uint8_t>& pixels,
-                 const std::vector<std::uint8_t>& colormap = {}, int colormap_entries = 0) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(width);
-  image.height = static_cast<png_uint_32>(height);
-  image.format = format;
-  image.colormap_entries = static_cast<png_uint_32>(colormap_entries);
-  png_alloc_size_t size = 0;
-  const void* map = colormap.empty() ? nullptr : colormap.data();
-  EXPECT_NE(png_image_write_to_memory(&image, nullptr, &size, 0, pixels.data(), 0, map), 0)
-      << image.message;
-  Bytes out(size);
-  EXPECT_NE(png_image_write_to_memory(&image, out.data(), &size, 0, pixels.data(), 0, map), 0)
-      << image.message;
-  out.resize(size);
-  return out;
-}
-
-std::uint32_t crc32(const std::uint8_t* data, std::size_t n) {
-  std::uint32_t c = 0xffffffffu;
-  for (std::size_t i = 0; i < n; ++i) {
-    c ^= data[i];
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-  }
-  return c ^ 0xffffffffu;
-}
-
-void put_be32(Bytes& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
-}
-
-void png_chunk(Bytes& out, const char* type, const Bytes& payload) {
-  put_be32(out, static_cast<std::uint32_t>(payload.size()));
-  const std::size_t start = out.size();
-  out.insert(out.end(), type, type + 4);
-  out.insert(out.end(), payload.begin(), payload.end());
-  put_be32(out, crc32(out.data() + start, out.size() - start));
-}
-
-// A PNG whose (valid, CRC-correct) header claims width x height, followed by
-// a token IDAT: decoding it for real would need width*height*3 bytes.
-Bytes png_bomb(std::uint32_t width, std::uint32_t height) {
-  Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  Bytes ihdr;
-  put_be32(ihdr, width);
-  put_be32(ihdr, height);
-  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8-bit RGB, no interlace
-  png_chunk(out, "IHDR", ihdr);
-  png_chunk(out, "IDAT", {0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01});
-  png_chunk(out, "IEND", {});
-  return out;
-}
 
 // A TIFF block with IFD0 {Orientation} and, if `date` is set, an Exif
 // sub-IFD {DateTimeOriginal}, in either byte order.
@@ -387,11 +288,13 @@ TEST_F(ImageIoTest, CmykAndYcckJpegAreConvertedWithAdobeInversion) {
   // Red = no cyan, full magenta, full yellow, no black.
   for (bool ycck : {false, true}) {
     SCOPED_TRACE(ycck ? "YCCK" : "CMYK");
-    const DecodeResult red = decode_image_bytes(cmyk_jpeg(32, 16, {255, 0, 0, 255}, ycck));
+    const DecodeResult red =
+        decode_image_bytes(cmyk_jpeg(cv::Mat(16, 32, CV_8UC4, cv::Scalar(255, 0, 0, 255)), ycck));
     ASSERT_TRUE(red.ok()) << red.message;
     EXPECT_TRUE(near_rgb(pixel(red, 8, 8), kRed, 10));
     // Blue = full cyan, full magenta, no yellow, with 50% black -> dark blue.
-    const DecodeResult dark_blue = decode_image_bytes(cmyk_jpeg(32, 16, {0, 0, 255, 128}, ycck));
+    const DecodeResult dark_blue =
+        decode_image_bytes(cmyk_jpeg(cv::Mat(16, 32, CV_8UC4, cv::Scalar(0, 0, 255, 128)), ycck));
     ASSERT_TRUE(dark_blue.ok()) << dark_blue.message;
     EXPECT_TRUE(near_rgb(pixel(dark_blue, 8, 8), cv::Vec3b(0, 0, 128), 10));
   }
@@ -609,10 +512,11 @@ TEST_F(ImageIoTest, DirectoriesFifosAndMissingFilesAreNotPhotos) {
 TEST_F(ImageIoTest, UnreadableFileIsReported) {
   const fs::path path = write("locked.jpg", encode_rgb(".jpg", solid(8, 8, cv::Scalar(1, 1, 1))));
   fs::permissions(path, fs::perms::none);
-  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-    std::fclose(f);
-    GTEST_SKIP() << "running with privileges that ignore file permissions (root?); "
-                    "cannot make an unreadable file";
+  // Root reads any file unless it gives up the capabilities that let it.
+  const likeness::testing::NoPermissionOverride as_a_user;
+  if (!likeness::testing::unreadable_here(path)) {
+    GTEST_SKIP() << "running with privileges that ignore file permissions and cannot be "
+                    "dropped; cannot make an unreadable file";
   }
   const DecodeResult result = decode_image_file(path);
   EXPECT_EQ(result.error, DecodeError::unreadable);

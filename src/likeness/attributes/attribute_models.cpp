@@ -1,5 +1,6 @@
-// The attribute models' backends: SSR-Net heads (age, gender) and softmax
-// classifiers (gender, emotion). Their input conventions were measured on LFW
+// The attribute models' backends: SSR-Net heads (age, gender), softmax
+// classifiers (gender, emotion) and GEAR's heads (gender, and the sensitive
+// ethnicity, opt-in only). Their input conventions were measured on LFW
 // (bench/attributes_bench.cpp, docs/attributes.md), not guessed.
 #include <algorithm>
 #include <cmath>
@@ -110,13 +111,17 @@ InputConvention with_overrides(InputConvention convention, const ModelInputOptio
 
 class ModelBase : public AttributeModel {
  public:
+  // `manifest_name`: the model file's entry in models/manifest.json when it is
+  // not `name` (one network behind two attribute models).
   ModelBase(std::string name, std::string attribute, const infer::ModelStore& store,
-            const InputConvention& convention, const ModelInputOptions& options)
+            const InputConvention& convention, const ModelInputOptions& options,
+            const std::string& manifest_name = {})
       : name_(std::move(name)),
         attribute_(std::move(attribute)),
         convention_(with_overrides(convention, options)),
         mirror_(options.mirror) {
-    session_ = store.open_session(name_, {.threads = options.threads});
+    session_ = store.open_session(manifest_name.empty() ? name_ : manifest_name,
+                                  {.threads = options.threads});
   }
 
   const std::string& name() const override { return name_; }
@@ -263,6 +268,63 @@ class ClassifierModel final : public ModelBase {
   bool outputs_logits_;
 };
 
+// GEAR-Predictor's network (human-models gear.json, manifest entry "gear"):
+// three softmax heads, age (7 bins), gender [male, female] and race (5 UTKFace
+// categories). One attribute model reads one head: gender_gear the gender head,
+// ethnicity_gear (sensitive, opt-in) the race head. The age head is not used.
+class GearModel final : public ModelBase {
+ public:
+  GearModel(std::string name, std::string attribute, const infer::ModelStore& store,
+            const InputConvention& convention, const ModelInputOptions& options)
+      : ModelBase(std::move(name), std::move(attribute), store, convention, options, "gear") {
+    const std::string head = this->attribute() == "gender" ? "gender" : "race";
+    const int64_t width = head == "gender" ? 2 : static_cast<int64_t>(kEthnicityLabels.size());
+    const auto& declared = session().outputs();
+    for (std::size_t i = 0; i < declared.size(); ++i) {
+      if (declared[i].name != head) continue;
+      if (declared[i].shape.empty() || declared[i].shape.back() != width) {
+        throw ModelError(model_error(
+            session(), "output " + head + " should have " + std::to_string(width) + " values"));
+      }
+      head_ = i;
+      width_ = static_cast<std::size_t>(width);
+      return;
+    }
+    throw ModelError(model_error(session(), "no output named " + head));
+  }
+
+ protected:
+  void decode(const std::vector<infer::Tensor>& outputs, std::size_t items,
+              FaceAttributes& out) const override {
+    const std::vector<float>& data = outputs.at(head_).data;
+    if (data.size() != items * width_) {
+      throw ModelError(model_error(session(), "output has " + std::to_string(data.size()) +
+                                                  " values for " + std::to_string(items) +
+                                                  " faces"));
+    }
+    // The mean over the crop (and its mirror image), as the other models do.
+    std::vector<float> mean(width_, 0.0f);
+    for (std::size_t item = 0; item < items; ++item) {
+      for (std::size_t c = 0; c < width_; ++c) {
+        mean[c] += data[item * width_ + c] / static_cast<float>(items);
+      }
+    }
+    if (attribute() == "gender") {
+      const std::optional<float> male = decode_gear_male(mean);
+      if (!male) throw ModelError(model_error(session(), "gender output is not a probability"));
+      out.gender =
+          *male >= 0.5f ? GenderEstimate{"male", *male} : GenderEstimate{"female", 1 - *male};
+      return;
+    }
+    std::optional<EthnicityEstimate> ethnicity = decode_ethnicity(mean);
+    if (!ethnicity) throw ModelError(model_error(session(), "race output is not a probability"));
+    out.ethnicity = std::move(*ethnicity);
+  }
+
+ private:
+  std::size_t head_ = 0, width_ = 0;
+};
+
 std::vector<std::string> fer2013_classes() {
   return {kEmotionLabels.begin(), kEmotionLabels.end()};
 }
@@ -270,8 +332,8 @@ std::vector<std::string> fer2013_classes() {
 }  // namespace
 
 std::vector<std::string> AttributeModel::known_models() {
-  return {"age_ssrnet", "gender_ssrnet", "gender_minixception", "emotion_minixception",
-          "expression_densenet"};
+  return {"age_ssrnet",           "gender_ssrnet",       "gender_minixception", "gender_gear",
+          "emotion_minixception", "expression_densenet", "ethnicity_gear"};
 }
 
 std::unique_ptr<AttributeModel> AttributeModel::create(std::string_view name,
@@ -292,6 +354,11 @@ std::unique_ptr<AttributeModel> AttributeModel::create(std::string_view name,
   // Not measured better than [0, 1] (both separate ~9 of 12 checked photos);
   // FacePlugin's JavaScript feeds x / 255 RGB.
   const InputConvention densenet{.size = 224, .zoom = 0.8f, .nchw = true, .normalization = kUnit};
+  // GEAR: trained on UTKFace's aligned and cropped faces resized to 198x198,
+  // RGB, x / 255 (GEAR-Predictor dataGenerator.py; @vladmandic/human's gear.ts
+  // feeds its face crop as 0..1 RGB too). The zoom was measured on LFW with the
+  // gender head (docs/attributes.md).
+  const InputConvention gear{.size = 198, .zoom = 1.0f, .nchw = false, .normalization = kUnit};
   if (name == "age_ssrnet") {
     return std::make_unique<SsrNetModel>(std::string(name), "age", 101.0, store, ssrnet_age,
                                          options);
@@ -304,6 +371,12 @@ std::unique_ptr<AttributeModel> AttributeModel::create(std::string_view name,
     return std::make_unique<ClassifierModel>(std::string(name), "gender",
                                              std::vector<std::string>{"female", "male"}, false,
                                              store, minixception_gender, options);
+  }
+  if (name == "gender_gear") {
+    return std::make_unique<GearModel>(std::string(name), "gender", store, gear, options);
+  }
+  if (name == "ethnicity_gear") {
+    return std::make_unique<GearModel>(std::string(name), "ethnicity", store, gear, options);
   }
   if (name == "emotion_minixception") {
     return std::make_unique<ClassifierModel>(std::string(name), "emotion", fer2013_classes(), false,

@@ -32,7 +32,26 @@ nlohmann::json to_json(const FaceAttributes& attributes) {
     }
     out["emotion"] = {{"label", attributes.emotion->label}, {"probabilities", probabilities}};
   }
-  if (!attributes.models.empty()) out["model"] = attributes.models;
+  // The sensitive attribute is kept apart from the others, model name and all,
+  // so that a reader of "model" or of the four descriptive keys never sees it.
+  std::map<std::string, std::string> models = attributes.models;
+  const auto ethnicity_model = models.find("ethnicity");
+  std::string sensitive_model;
+  if (ethnicity_model != models.end()) {
+    sensitive_model = ethnicity_model->second;
+    models.erase(ethnicity_model);
+  }
+  if (!models.empty()) out["model"] = models;
+  if (attributes.ethnicity) {
+    nlohmann::json probabilities = nlohmann::json::object();
+    for (std::size_t i = 0; i < kEthnicityLabels.size(); ++i) {
+      probabilities[std::string(kEthnicityLabels[i])] =
+          rounded(attributes.ethnicity->probabilities[i], 0.001);
+    }
+    out["sensitive"] = {
+        {"ethnicity", {{"label", attributes.ethnicity->label}, {"probabilities", probabilities}}},
+        {"model", sensitive_model}};
+  }
   return out;
 }
 
@@ -61,7 +80,23 @@ std::optional<FaceAttributes> parse_attributes(std::string_view json_text) {
   }
   if (const auto models = j.find("model"); models != j.end() && models->is_object()) {
     for (const auto& [key, value] : models->items()) {
-      if (value.is_string()) out.models[key] = value.get<std::string>();
+      if (value.is_string() && key != "ethnicity") out.models[key] = value.get<std::string>();
+    }
+  }
+  if (const auto sensitive = j.find("sensitive"); sensitive != j.end() && sensitive->is_object()) {
+    if (const auto e = sensitive->find("ethnicity"); e != sensitive->end() && e->is_object()) {
+      EthnicityEstimate ethnicity;
+      ethnicity.label = e->value("label", std::string());
+      if (const auto p = e->find("probabilities"); p != e->end() && p->is_object()) {
+        for (std::size_t i = 0; i < kEthnicityLabels.size(); ++i) {
+          ethnicity.probabilities[i] = p->value(std::string(kEthnicityLabels[i]), 0.0f);
+        }
+      }
+      out.ethnicity = ethnicity;
+      const auto model = sensitive->find("model");
+      if (model != sensitive->end() && model->is_string()) {
+        out.models["ethnicity"] = model->get<std::string>();
+      }
     }
   }
   return out;
@@ -104,6 +139,42 @@ std::vector<float> softmax(std::span<const float> logits) {
 
 namespace {
 
+// The head's values as probabilities: finite, non-negative, renormalised.
+std::optional<std::vector<float>> probabilities_of(std::span<const float> head,
+                                                   std::size_t classes) {
+  if (head.size() != classes) return std::nullopt;
+  double sum = 0.0;
+  for (const float v : head) {
+    if (!std::isfinite(v) || v < 0.0f) return std::nullopt;
+    sum += v;
+  }
+  if (!(sum > 0.0)) return std::nullopt;
+  std::vector<float> out(classes);
+  for (std::size_t i = 0; i < classes; ++i) out[i] = static_cast<float>(head[i] / sum);
+  return out;
+}
+
+}  // namespace
+
+std::optional<EthnicityEstimate> decode_ethnicity(std::span<const float> race_output) {
+  const auto p = probabilities_of(race_output, kEthnicityLabels.size());
+  if (!p) return std::nullopt;
+  EthnicityEstimate out;
+  std::copy(p->begin(), p->end(), out.probabilities.begin());
+  const auto best = std::max_element(out.probabilities.begin(), out.probabilities.end());
+  out.label =
+      std::string(kEthnicityLabels[static_cast<std::size_t>(best - out.probabilities.begin())]);
+  return out;
+}
+
+std::optional<float> decode_gear_male(std::span<const float> gender_output) {
+  const auto p = probabilities_of(gender_output, 2);
+  if (!p) return std::nullopt;
+  return (*p)[0];  // index 0 = male, 1 = female
+}
+
+namespace {
+
 class Estimator final : public AttributeEstimator {
  public:
   Estimator(const infer::ModelStore& store, const AttributeOptions& options) {
@@ -119,6 +190,8 @@ class Estimator final : public AttributeEstimator {
     add(options.age, options.age_model, "age");
     add(options.gender, options.gender_model, "gender");
     add(options.emotion, options.emotion_model, "emotion");
+    // Opt-in only (GDPR Art. 9): without the switch the model is never opened.
+    add(options.sensitive, options.ethnicity_model, "ethnicity");
   }
 
   const std::vector<std::unique_ptr<AttributeModel>>& models() const override { return models_; }

@@ -1,4 +1,5 @@
-// Face attributes: estimated age, gender and expression of a detected face.
+// Face attributes: estimated age, gender and expression of a detected face,
+// and, only when explicitly enabled, a sensitive one (ethnicity).
 //
 //   auto store = likeness::infer::ModelStore::open();
 //   auto estimator = likeness::attributes::AttributeEstimator::create(store, {});
@@ -13,14 +14,18 @@
 //   gender_minixception   oarriaga mini-Xception (human-models gender.json), 64x64 grey
 //   emotion_minixception  oarriaga mini-Xception (human-models emotion.json), 64x64 grey
 //   expression_densenet   FacePlugin fr_expression.onnx, DenseNet-121, 224x224 RGB
+//   gender_gear           GEAR-Predictor (human-models gear.json), gender head, 198x198 RGB
+//   ethnicity_gear        the same network's race head: SENSITIVE, opt-in only
 // Every model sees a crop made by the alignment module (align/align.h): the
 // face's five landmarks warped onto the ArcFace template, rescaled to the
 // model's input size and zoomed out to the context the model was trained on.
 //
-// Sensitive attributes (ethnicity; GDPR Art. 9 special-category data) are NOT
-// estimated by this module: no model for them is wired in (docs/attributes.md
-// says why and what it would take). Nothing here feeds search, ranking or
-// clustering; attributes are descriptive only.
+// Sensitive attributes (ethnicity; GDPR Art. 9 special-category data) are off
+// by default: only AttributeOptions::sensitive = true loads ethnicity_gear, and
+// only then does FaceAttributes::ethnicity exist. They are stored apart, under
+// "sensitive" (see to_json), and, like every attribute here, never feed search,
+// ranking or clustering; attributes are descriptive only. docs/attributes.md
+// states the model's categories, its training data and its limits.
 //
 // Errors: create() throws ModelError (naming the file and scripts/setup.sh
 // models) when an enabled model is missing or corrupt, UsageError for an
@@ -67,16 +72,45 @@ struct EmotionEstimate {
   std::array<float, 7> probabilities{};  // kEmotionLabels order, sum 1
 };
 
+// The five categories of GEAR's race head, in the model's output order, with
+// the names of its training labels (UTKFace, as GEAR-Predictor's
+// dataPreparation.py maps them). They are the model's categories, not facts
+// about anyone, and not a classification Likeness endorses (docs/attributes.md).
+inline constexpr std::array<std::string_view, 5> kEthnicityLabels = {"white", "black", "asian",
+                                                                     "indian", "others"};
+
+// The help text of the CLI's --sensitive-attributes (analyze, index) and the
+// one-line notice it prints to stderr when used: one wording for every command.
+inline constexpr std::string_view kSensitiveAttributesHelp =
+    "Also estimate ethnicity (GEAR's race head: five categories of its training data, as "
+    "probabilities). Special-category data under GDPR Art. 9 (racial or ethnic origin): off by "
+    "default because processing it needs the data subjects' explicit consent or another Art. 9 "
+    "ground, and because the estimate is unreliable and biased (docs/attributes.md). Stored "
+    "apart under \"sensitive\", never used for search, ranking or clustering, erased with the "
+    "face.";
+inline constexpr std::string_view kSensitiveAttributesNotice =
+    "likeness: notice: --sensitive-attributes: estimating ethnicity, special-category data "
+    "(GDPR Art. 9) that needs a lawful ground such as explicit consent; an unreliable, biased "
+    "estimate from appearance (docs/attributes.md)";
+
+// SENSITIVE (GDPR Art. 9): exists only when AttributeOptions::sensitive is on.
+struct EthnicityEstimate {
+  std::string label;                     // the most probable of kEthnicityLabels
+  std::array<float, 5> probabilities{};  // kEthnicityLabels order, sum 1
+};
+
 struct FaceAttributes {
   std::optional<AgeEstimate> age;
   std::optional<GenderEstimate> gender;
   std::optional<EmotionEstimate> emotion;
-  // Which model produced each attribute ("age" -> "age_ssrnet").
+  std::optional<EthnicityEstimate> ethnicity;  // sensitive: see above
+  // Which model produced each attribute ("age" -> "age_ssrnet"; "ethnicity"
+  // -> "ethnicity_gear", stored under "sensitive", not "model").
   std::map<std::string, std::string> models;
   // Why an enabled attribute is missing ("age_ssrnet: face could not be aligned").
   std::vector<std::string> warnings;
 
-  bool empty() const { return !age && !gender && !emotion; }
+  bool empty() const { return !age && !gender && !emotion && !ethnicity; }
 };
 
 // The stored form (store::Face::attributes), the shape the web page reads:
@@ -84,9 +118,14 @@ struct FaceAttributes {
 //    "gender": {"label": "female", "probability": 0.93},
 //    "emotion": {"label": "happy", "probabilities": {"angry": .., ..., "neutral": ..}},
 //    "model": {"age": "age_ssrnet", ...}}
+// and only when a sensitive attribute was estimated (AttributeOptions::sensitive),
+// a separate key that nothing but display and export reads:
+//    "sensitive": {"ethnicity": {"label": "...", "probabilities": {"white": .., ...}},
+//                  "model": "ethnicity_gear"}
 // Absent attributes are absent keys; warnings are not stored.
 nlohmann::json to_json(const FaceAttributes& attributes);
-// The inverse of to_json. Returns nothing for empty text, text that is not
+// The inverse of to_json ("sensitive" goes back to `ethnicity` and
+// models["ethnicity"] only). Returns nothing for empty text, text that is not
 // JSON, or JSON that is not an object; keys it does not know are ignored.
 std::optional<FaceAttributes> parse_attributes(std::string_view json_text);
 
@@ -111,6 +150,16 @@ double decode_ssrnet(const SsrNetOutputs& outputs, double range, double lambda_l
 
 // Numerically stable softmax. Pure; an empty input gives an empty output.
 std::vector<float> softmax(std::span<const float> logits);
+
+// GEAR's race head (already a softmax in the graph) as an estimate: the
+// probabilities in kEthnicityLabels order, renormalised to sum 1, and the most
+// probable label. Nothing for a wrong size or values that are not finite,
+// negative or all zero (a broken model). Pure.
+std::optional<EthnicityEstimate> decode_ethnicity(std::span<const float> race_output);
+// GEAR's gender head [male, female] (GEAR-Predictor's ID_GENDER_MAP; @vladmandic/
+// human's gear.ts reads it the same way) as the probability of "male".
+// Nothing for a wrong size or a broken output. Pure.
+std::optional<float> decode_gear_male(std::span<const float> gender_output);
 
 // --- Models --------------------------------------------------------------------
 
@@ -137,9 +186,10 @@ struct ModelInputOptions {
 // One attribute model. Thread-safe: estimate() may run concurrently.
 class AttributeModel {
  public:
-  // Known names: age_ssrnet, gender_ssrnet, gender_minixception,
-  // emotion_minixception, expression_densenet. Throws UsageError for another
-  // name, ModelError for a missing or corrupt model file.
+  // Known names: age_ssrnet, gender_ssrnet, gender_minixception, gender_gear,
+  // emotion_minixception, expression_densenet, ethnicity_gear (sensitive).
+  // Throws UsageError for another name, ModelError for a missing or corrupt
+  // model file.
   static std::unique_ptr<AttributeModel> create(std::string_view name,
                                                 const infer::ModelStore& store,
                                                 const ModelInputOptions& options = {});
@@ -147,7 +197,7 @@ class AttributeModel {
 
   virtual ~AttributeModel() = default;
   virtual const std::string& name() const = 0;
-  // "age", "gender" or "emotion".
+  // "age", "gender", "emotion" or "ethnicity" (sensitive).
   virtual const std::string& attribute() const = 0;
   // Fills this model's attribute of `out` (and out.models) from the face in
   // `image` (its landmarks must be set). A face that cannot be aligned leaves
@@ -165,6 +215,11 @@ struct AttributeOptions {
   std::string age_model = "age_ssrnet";
   std::string gender_model = "gender_ssrnet";
   std::string emotion_model = "emotion_minixception";
+  // SENSITIVE, GDPR Art. 9 special-category data: an estimated ethnicity.
+  // Off by default and only ever on by the user's explicit choice
+  // (--sensitive-attributes); when off, its model is not even loaded.
+  bool sensitive = false;
+  std::string ethnicity_model = "ethnicity_gear";
   ModelInputOptions input{};
 };
 
@@ -178,7 +233,7 @@ class AttributeEstimator {
                                                     const AttributeOptions& options = {});
   virtual ~AttributeEstimator() = default;
 
-  // The loaded models, in the order age, gender, emotion.
+  // The loaded models, in the order age, gender, emotion, ethnicity.
   virtual const std::vector<std::unique_ptr<AttributeModel>>& models() const = 0;
   virtual FaceAttributes estimate(const Image& image, const detect::Detection& face) const = 0;
 };

@@ -114,11 +114,14 @@ class Walker {
       if (stop_ != nullptr && stop_->load()) return false;
       struct stat est {};
       if (::stat(entry.c_str(), &est) != 0) {
-        // A dangling symlink or a file deleted during the walk.
+        // A dangling symlink, a symlink loop or a file deleted during the walk.
         const int error = errno;
         if (has_photo_extension(entry)) {
+          const char* reason = error == EACCES || error == EPERM ? "unreadable"
+                               : error == ELOOP                  ? "symlink_loop"
+                                                                 : "not_found";
           record_unreadable(
-              entry, error == EACCES || error == EPERM ? "unreadable" : "not_found",
+              entry, reason,
               entry.string() + ": cannot be opened (" + std::string(std::strerror(error)) + ")",
               tasks);
         }
@@ -273,8 +276,12 @@ class Run {
 
   IndexSummary run(std::span<const fs::path> folders) {
     for (const fs::path& folder : folders) {
-      if (!fs::exists(folder)) {
-        throw UsageError("no such folder or photo: " + folder.string());
+      // With an error_code: a symlink loop given as the folder is a usage
+      // error, not a filesystem_error escaping the run.
+      std::error_code error;
+      if (!fs::exists(folder, error)) {
+        throw UsageError("no such folder or photo: " + folder.string() +
+                         (error ? " (" + error.message() + ")" : ""));
       }
     }
     Walker walker(catalog_, summary_, options_.stop);

@@ -1,12 +1,25 @@
 #include "likeness/library/library.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <unordered_set>
+
+#include "likeness/store/encryption.h"
 
 namespace likeness::library {
 namespace {
+
+// The sealed index: a 24-byte stamp (dimension, count, id hash; uint64 each)
+// then the index's bytes, sealed with the catalog's key.
+constexpr std::string_view kSealedIndexPurpose = "vector index";
+constexpr std::size_t kSealedStampBytes = 3 * sizeof(std::uint64_t);
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -79,9 +92,15 @@ std::unique_ptr<Library> Library::open(const std::filesystem::path& dir,
   store::CatalogOptions catalog_options;
   catalog_options.create_if_missing = options.create_if_missing;
   catalog_options.busy_timeout_ms = options.busy_timeout_ms;
+  catalog_options.passphrase = options.passphrase;
+  catalog_options.encrypt_new_catalog = options.encrypt_if_created;
   auto catalog = store::Catalog::open(dir, catalog_options);
   remove_abandoned_temporaries(dir);
-  return std::unique_ptr<Library>(new Library(dir, std::move(catalog)));
+  auto library = std::unique_ptr<Library>(new Library(dir, std::move(catalog)));
+  // An index file beside an encrypted catalog can only be a leftover from
+  // before the library was encrypted; it holds vectors in the clear.
+  if (library->catalog_->encrypted()) library->remove_plain_index_files();
+  return library;
 }
 
 Library::Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog)
@@ -105,26 +124,19 @@ void Library::ensure_index() {
   if (state_.source != IndexState::Source::kNotLoaded) return;
   const auto start = std::chrono::steady_clock::now();
   const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
-  const std::filesystem::path file = index_file();
   if (ids.empty()) {
     state_ = {IndexState::Source::kEmpty, "", 0, seconds_since(start)};
     return;
   }
-  const std::optional<store::IndexStamp> stamp = store::read_stamp(file);
-  if (!stamp) {
-    rebuild_index(ids, std::filesystem::exists(file) ? "its stamp file is missing or unreadable"
-                                                     : "there was no saved index");
+  SavedIndex saved = read_saved_index(ids.size());
+  if (!saved.index) {
+    rebuild_index(ids, saved.why_not);
     state_.seconds = seconds_since(start);
     return;
   }
-  try {
-    index_ = store::VectorIndex::load(file, index_options(stamp->dimension, ids.size()));
-  } catch (const store::StoreError& error) {
-    rebuild_index(ids, std::string("the saved index could not be read (") + error.what() + ")");
-    state_.seconds = seconds_since(start);
-    return;
-  }
-  if (*stamp == store::stamp_of(ids, stamp->dimension)) {
+  index_ = std::move(saved.index);
+  const store::IndexStamp stamp = saved.stamp;
+  if (stamp == store::stamp_of(ids, stamp.dimension)) {
     state_ = {IndexState::Source::kLoaded, "", ids.size(), seconds_since(start)};
     return;
   }
@@ -216,17 +228,106 @@ void Library::remove_from_index(std::int64_t face_id) {
   index_dirty_ = true;
 }
 
+Library::SavedIndex Library::read_saved_index(std::size_t faces) const {
+  SavedIndex saved;
+  const std::filesystem::path file = index_file();
+  if (const store::CatalogKey* key = catalog_->encryption_key()) {
+    const std::filesystem::path sealed_file = sealed_index_file();
+    std::ifstream in(sealed_file, std::ios::binary);
+    if (!in) {
+      saved.why_not = "there was no saved index";
+      return saved;
+    }
+    const std::string sealed{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::optional<std::string> plain = store::unseal(sealed, *key, kSealedIndexPurpose);
+    if (!plain || plain->size() < kSealedStampBytes) {
+      saved.why_not = "the saved index could not be decrypted (damaged, or from another key)";
+      return saved;
+    }
+    std::array<std::uint64_t, 3> stamp_fields{};
+    std::memcpy(stamp_fields.data(), plain->data(), kSealedStampBytes);
+    saved.stamp = {static_cast<std::size_t>(stamp_fields[0]),
+                   static_cast<std::size_t>(stamp_fields[1]), stamp_fields[2]};
+    try {
+      saved.index =
+          store::VectorIndex::from_bytes(std::string_view(*plain).substr(kSealedStampBytes),
+                                         index_options(saved.stamp.dimension, faces));
+    } catch (const store::StoreError& error) {
+      saved.why_not = std::string("the saved index could not be read (") + error.what() + ")";
+    }
+    OPENSSL_cleanse(plain->data(), plain->size());
+    return saved;
+  }
+  const std::optional<store::IndexStamp> stamp = store::read_stamp(file);
+  if (!stamp) {
+    saved.why_not = std::filesystem::exists(file) ? "its stamp file is missing or unreadable"
+                                                  : "there was no saved index";
+    return saved;
+  }
+  try {
+    saved.index = store::VectorIndex::load(file, index_options(stamp->dimension, faces));
+    saved.stamp = *stamp;
+  } catch (const store::StoreError& error) {
+    saved.why_not = std::string("the saved index could not be read (") + error.what() + ")";
+  }
+  return saved;
+}
+
+void Library::save_sealed_index() const {
+  const store::IndexStamp stamp = index_->stamp();
+  const std::array<std::uint64_t, 3> stamp_fields = {stamp.dimension, stamp.count, stamp.id_hash};
+  std::string plain(kSealedStampBytes, '\0');
+  std::memcpy(plain.data(), stamp_fields.data(), kSealedStampBytes);
+  plain += index_->to_bytes();
+  const std::string sealed = store::seal(plain, *catalog_->encryption_key(), kSealedIndexPurpose);
+  OPENSSL_cleanse(plain.data(), plain.size());
+  // Through a temporary file renamed into place: a reader sees the old or
+  // the new index, never half of one.
+  const std::filesystem::path file = sealed_index_file();
+  const std::filesystem::path temporary = file.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out.write(sealed.data(), static_cast<std::streamsize>(sealed.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw store::StoreError("cannot save the encrypted vector index " + temporary.string() +
+                              " (disk full or not writable?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, file, ec);
+  if (ec) {
+    throw store::StoreError("cannot save the encrypted vector index " + file.string() + ": " +
+                            ec.message());
+  }
+}
+
 void Library::save_index() {
   if (!index_dirty_) return;
-  if (index_ && index_->size() > 0) {
+  if (index_ && index_->size() > 0 && catalog_->encrypted()) {
+    save_sealed_index();
+  } else if (index_ && index_->size() > 0) {
     index_->save(index_file());
   } else {
     // No faces left: a stale file would only be rebuilt away next time.
-    std::error_code ignored;
-    std::filesystem::remove(index_file(), ignored);
-    std::filesystem::remove(index_file().string() + ".stamp", ignored);
+    remove_index_files();
   }
   index_dirty_ = false;
+}
+
+void Library::remove_index_files() {
+  std::error_code ignored;
+  std::filesystem::remove(index_file(), ignored);
+  std::filesystem::remove(index_file().string() + ".stamp", ignored);
+  std::filesystem::remove(sealed_index_file(), ignored);
+}
+
+void Library::remove_plain_index_files() {
+  std::error_code ignored;
+  std::filesystem::remove(index_file(), ignored);
+  std::filesystem::remove(index_file().string() + ".stamp", ignored);
 }
 
 void Library::rewrite_index(std::string reason) {
@@ -245,7 +346,7 @@ LibraryCheck Library::check() {
   const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
   report.catalog_vectors = static_cast<std::int64_t>(ids.size());
   report.faces_without_vector = catalog_->face_count() - report.catalog_vectors;
-  const std::filesystem::path file = index_file();
+  const std::filesystem::path file = catalog_->encrypted() ? sealed_index_file() : index_file();
   report.index_file_present = std::filesystem::exists(file);
   if (!report.index_file_present) {
     if (!ids.empty()) {
@@ -255,22 +356,18 @@ LibraryCheck Library::check() {
     }
     return report;
   }
-  const std::optional<store::IndexStamp> stamp = store::read_stamp(file);
-  std::unique_ptr<store::VectorIndex> saved;
-  try {
-    if (!stamp) throw store::StoreError("its stamp file is missing or unreadable");
-    saved = store::VectorIndex::load(file, index_options(stamp->dimension, 0));
-  } catch (const store::StoreError& error) {
-    report.index_error = error.what();
+  SavedIndex saved = read_saved_index(0);
+  if (!saved.index) {
+    report.index_error = saved.why_not;
     report.missing_from_index = report.catalog_vectors;
     report.problems.push_back("index: cannot be read (" + report.index_error +
                               "); it is rebuilt on the next search or index run");
     return report;
   }
   report.index_loadable = true;
-  report.index_entries = static_cast<std::int64_t>(saved->size());
+  report.index_entries = static_cast<std::int64_t>(saved.index->size());
   for (std::int64_t id : ids) {
-    if (!saved->contains(id)) ++report.missing_from_index;
+    if (!saved.index->contains(id)) ++report.missing_from_index;
   }
   report.extra_in_index =
       report.index_entries - (report.catalog_vectors - report.missing_from_index);

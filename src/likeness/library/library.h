@@ -9,7 +9,9 @@
 //   likeness::library::LibraryCheck report = library->check();
 //
 // The catalog is the truth; the index is a cache of its fused vectors. The
-// index is saved beside the catalog (faces.hnsw + faces.hnsw.stamp); when it
+// index is saved beside the catalog (faces.hnsw + faces.hnsw.stamp; when the
+// library is encrypted, faces.hnsw.sealed: encrypted and authenticated with
+// the catalog's key, store/encryption.h); when it
 // is missing, unreadable or out of step with the catalog (an interrupted
 // run, a crash, another process's writes), vector_index() repairs it (adds the
 // faces it lacks when that is enough) or rebuilds it from the catalog, and
@@ -46,6 +48,10 @@ struct LibraryOptions {
   // created. Read-only commands (search, people, check) use false.
   bool create_if_missing = true;
   int busy_timeout_ms = 10000;
+  // An encrypted library's passphrase; with encrypt_if_created, a library
+  // created by this open() is encrypted with it (store::CatalogOptions).
+  std::string passphrase = {};
+  bool encrypt_if_created = false;
 };
 
 // How vector_index() obtained the index.
@@ -63,7 +69,7 @@ std::string_view to_string(IndexState::Source source);
 // the catalog. Never modifies the library.
 struct LibraryCheck {
   store::CheckReport catalog;
-  bool index_file_present = false;
+  bool index_file_present = false;  // faces.hnsw, or faces.hnsw.sealed when encrypted
   bool index_loadable = false;
   std::string index_error;                // why it could not be loaded
   std::int64_t catalog_vectors = 0;       // faces with a fused vector
@@ -94,6 +100,9 @@ class Library {
   store::Catalog& catalog() { return *catalog_; }
   // dir/faces.hnsw.
   std::filesystem::path index_file() const { return dir_ / "faces.hnsw"; }
+  // An encrypted library's index, sealed with the catalog's key
+  // (store::seal): dir/faces.hnsw.sealed.
+  std::filesystem::path sealed_index_file() const { return dir_ / "faces.hnsw.sealed"; }
 
   // The index over every catalog face's fused vector, loaded, repaired or
   // rebuilt (and then saved) on first use; nullptr while the library holds no
@@ -118,7 +127,18 @@ class Library {
 
  private:
   Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog);
+  // The index saved beside the catalog (sealed when the library is
+  // encrypted) with its stamp, or why it cannot be used.
+  struct SavedIndex {
+    std::unique_ptr<store::VectorIndex> index;
+    store::IndexStamp stamp;
+    std::string why_not;
+  };
+  SavedIndex read_saved_index(std::size_t faces) const;
+  void save_sealed_index() const;
   void ensure_index();
+  void remove_index_files();
+  void remove_plain_index_files();
   void rebuild_index(std::span<const std::int64_t> ids, std::string reason);
 
   std::filesystem::path dir_;

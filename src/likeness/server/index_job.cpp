@@ -86,7 +86,8 @@ void IndexJob::run(std::filesystem::path folder, bool prune) {
   library::IndexSummary result;
   try {
     if (!indexer_) indexer_ = library::Indexer::create(store_, options_.indexer);
-    auto library = library::Library::open(options_.library_dir);
+    auto library =
+        library::Library::open(options_.library_dir, {.passphrase = options_.library_passphrase});
     library::IndexRunOptions run;
     run.batch_size = options_.batch_size;
     run.prune = prune;

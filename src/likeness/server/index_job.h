@@ -36,6 +36,7 @@ namespace likeness::server {
 
 struct IndexJobOptions {
   std::filesystem::path library_dir;
+  std::string library_passphrase;  // an encrypted library's
   library::IndexerOptions indexer{};
   std::size_t batch_size = library::IndexRunOptions{}.batch_size;
   std::size_t recent_errors = 20;  // failures listed in the status (the latest)

@@ -51,7 +51,8 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options) {
   auto store = std::make_unique<infer::ModelStore>(
       infer::ModelStore::open({.models_dir = resolved.models_dir}));
   auto analyzer = library::PhotoAnalyzer::create(*store, resolved.analyzer);
-  auto library = library::Library::open(resolved.library_dir);
+  auto library =
+      library::Library::open(resolved.library_dir, {.passphrase = resolved.library_passphrase});
   auto server = std::make_unique<HttpServer>(resolved, std::move(store), std::move(library),
                                              std::move(analyzer));
   server->bind();
@@ -70,6 +71,7 @@ HttpServer::HttpServer(const ServerOptions& options, std::unique_ptr<infer::Mode
       crops_(LruOptions{options.cached_crops, std::chrono::seconds{0}}) {
   IndexJobOptions job;
   job.library_dir = options_.library_dir;
+  job.library_passphrase = options_.library_passphrase;
   job.indexer.analyzer = options_.analyzer;
   job.indexer.workers = options_.index_workers;
   job.batch_size = options_.index_batch_size;
@@ -341,7 +343,8 @@ void HttpServer::get_session(const httplib::Request&, httplib::Response& respons
 
 void HttpServer::reopen_library() {
   // Opened outside the lock (it reads the catalog), swapped in under it.
-  auto reopened = library::Library::open(options_.library_dir);
+  auto reopened =
+      library::Library::open(options_.library_dir, {.passphrase = options_.library_passphrase});
   reopened->vector_index();  // load now rather than in the next search
   std::unique_ptr<library::Library> old;
   {

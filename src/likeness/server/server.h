@@ -36,6 +36,7 @@ namespace likeness::server {
 
 struct ServerOptions {
   std::filesystem::path library_dir;  // empty = library::default_library_dir()
+  std::string library_passphrase;     // an encrypted library's (store/encryption.h)
   std::filesystem::path models_dir;   // empty = infer::ModelStore::default_models_dir()
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = a free port chosen by the system (see Server::port())

@@ -160,9 +160,38 @@ struct CatalogOptions {
   bool create_if_missing = true;
   // How long a write waits for another process's write before StoreError.
   int busy_timeout_ms = 10000;
+  // Encryption at rest (store/encryption.h). A catalog with a key file
+  // (dir/catalog.key) needs its passphrase: without one, open() throws
+  // LockedCatalogError; with a wrong one, StoreError. A passphrase given for
+  // a catalog without a key file is a StoreError too (it is not encrypted),
+  // unless the catalog is being created and encrypt_new_catalog is set.
+  std::string passphrase = {};
+  bool encrypt_new_catalog = false;
 };
 
+// The catalog is encrypted and no passphrase was given.
+class LockedCatalogError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// Whether the library folder `dir` holds an encrypted catalog (has a key file).
+bool catalog_is_encrypted(const std::filesystem::path& dir);
+
+// Encrypts the existing unencrypted catalog in `dir` with `passphrase`: a new
+// encrypted copy is written beside it and checked row for row, the key file
+// is put in place, the old file is overwritten with zeros and replaced. A
+// crash at any point leaves either the old catalog or the new one (open()
+// finishes an interrupted swap). No other process may have the library open.
+// Throws StoreError (already encrypted, no catalog, in use, copy mismatch).
+struct EncryptionReport {
+  std::int64_t rows_copied = 0;
+  std::uintmax_t plain_bytes_overwritten = 0;  // the old catalog's
+};
+EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_view passphrase);
+
 class Transaction;
+class CatalogKey;  // store/encryption.h
 
 class Catalog {
  public:
@@ -180,6 +209,11 @@ class Catalog {
 
   // The schema version recorded in the catalog.
   virtual int schema_version() = 0;
+  // Opened with a passphrase (store/encryption.h): nothing derived from it
+  // may be written to disk in the clear; what is saved beside it is sealed
+  // with its key (store::seal). Null for an unencrypted catalog.
+  virtual const CatalogKey* encryption_key() const = 0;
+  bool encrypted() const { return encryption_key() != nullptr; }
 
   // Photos. upsert_photo inserts or, for a path already known, updates every
   // field (its faces stay: clear_faces() before re-indexing a changed file);
@@ -202,7 +236,7 @@ class Catalog {
   // UsageError.
   virtual std::int64_t add_face(const Face& face, std::span<const FaceVector> vectors) = 0;
   virtual std::optional<Face> find_face(std::int64_t face_id) = 0;
-  virtual std::vector<Face> faces_of_photo(std::int64_t photo_id) = 0;        // by id
+  virtual std::vector<Face> faces_of_photo(std::int64_t photo_id) = 0;  // by id
   // Every face, by id (clustering reads the whole library at once).
   virtual std::vector<Face> all_faces() = 0;
   virtual std::vector<FaceVector> vectors_of_face(std::int64_t face_id) = 0;  // by model

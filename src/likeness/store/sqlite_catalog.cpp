@@ -23,18 +23,23 @@
 // version i to i + 1, each step in its own transaction; a catalog newer than
 // kMigrations knows is refused before anything writes to it.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
 
 #include "likeness/store/catalog.h"
+#include "likeness/store/encryption.h"
 
 namespace likeness::store {
 
@@ -174,10 +179,20 @@ class Query {
 // The connection, its statement cache and the error messages.
 class Db {
  public:
-  Db(std::filesystem::path file, const CatalogOptions& options) : file_(std::move(file)) {
+  // `key`: open through the encrypting VFS (store/encryption.h).
+  Db(std::filesystem::path file, const CatalogOptions& options, const CatalogKey* key)
+      : file_(std::move(file)) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (options.create_if_missing) flags |= SQLITE_OPEN_CREATE;
-    const int rc = sqlite3_open_v2(file_.string().c_str(), &db_, flags, nullptr);
+    std::error_code ignored;
+    const bool is_new =
+        !std::filesystem::exists(file_) || std::filesystem::file_size(file_, ignored) == 0;
+    if (key != nullptr) {
+      key_ = *key;
+      vfs_ = std::make_unique<EncryptingVfs>(*key);
+    }
+    const int rc = sqlite3_open_v2(file_.string().c_str(), &db_, flags,
+                                   vfs_ != nullptr ? vfs_->name() : nullptr);
     if (rc != SQLITE_OK) {
       const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -193,6 +208,7 @@ class Db {
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    if (vfs_ != nullptr) configure_encrypted(is_new);
   }
   ~Db() {
     cache_.clear();
@@ -239,6 +255,8 @@ class Db {
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   std::int64_t changes() const { return sqlite3_changes64(db_); }
   const std::filesystem::path& file() const { return file_; }
+  bool encrypted() const { return vfs_ != nullptr; }
+  const CatalogKey* key() const { return key_ ? &*key_ : nullptr; }
 
   [[noreturn]] void fail(int rc, std::string_view doing) const {
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -252,6 +270,12 @@ class Db {
                          "--library");
       case SQLITE_CORRUPT:
       case SQLITE_NOTADB:
+        if (encrypted()) {
+          throw StoreError(where + " cannot be decrypted (" + detail + ", while " +
+                           std::string(doing) +
+                           "): it is damaged, or it does not belong with the key file "
+                           "catalog.key beside it; restore both from the same backup");
+        }
         throw StoreError(where + " is corrupt or not a Likeness catalog (" + detail + ", while " +
                          std::string(doing) +
                          "): restore it from a backup, or move it away and re-index into a new "
@@ -273,7 +297,24 @@ class Db {
   }
 
  private:
+  // An encrypted catalog: temporary tables and indices in memory, never in
+  // temporary files (the VFS refuses those: they would be in the clear), and
+  // on creation the fixed page size the VFS works in and an in-memory journal
+  // for the one transaction before WAL mode takes over.
+  void configure_encrypted(bool is_new) {
+    exec("PRAGMA temp_store = MEMORY", "configuring the encrypted catalog");
+    if (is_new) {
+      exec("PRAGMA page_size = 4096; PRAGMA journal_mode = MEMORY",
+           "creating the encrypted catalog");
+    }
+    if (single_int("PRAGMA page_size") != EncryptingVfs::kPageSize) {
+      fail(SQLITE_NOTADB, "checking the encrypted catalog's page size");
+    }
+  }
+
   std::filesystem::path file_;
+  std::optional<CatalogKey> key_;
+  std::unique_ptr<EncryptingVfs> vfs_;  // outlives db_ (closed in ~Db)
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, StmtPtr> cache_;
 };
@@ -443,8 +484,9 @@ Face read_face(const Query& q) {
 
 class SqliteCatalog final : public Catalog {
  public:
-  SqliteCatalog(const std::filesystem::path& file, const CatalogOptions& options)
-      : db_(file, options) {
+  SqliteCatalog(const std::filesystem::path& file, const CatalogOptions& options,
+                const CatalogKey* key)
+      : db_(file, options, key) {
     // Read the version before anything can write (journal_mode=WAL rewrites
     // the header), so that a newer catalog is left byte-for-byte untouched.
     const std::int64_t version = db_.single_int("PRAGMA user_version");
@@ -465,6 +507,8 @@ class SqliteCatalog final : public Catalog {
   }
 
   int schema_version() override { return static_cast<int>(db_.single_int("PRAGMA user_version")); }
+  const CatalogKey* encryption_key() const override { return db_.key(); }
+  Db& db() { return db_; }  // encrypt_catalog() copies through the connection
 
   std::int64_t upsert_photo(const Photo& photo) override {
     Query q = db_.query(
@@ -868,7 +912,135 @@ class SqliteCatalog final : public Catalog {
   Db db_;
 };
 
+// ---- encrypting an existing catalog (encrypt_catalog) ------------------------
+
+constexpr std::string_view kEncryptingSuffix = ".encrypting";
+constexpr std::string_view kNewKeySuffix = ".new";
+// Every table, parents before children.
+constexpr std::array<const char*, 7> kTables = {"photos",      "faces",     "vectors", "persons",
+                                                "face_person", "audit_log", "settings"};
+
+// Overwrites a file's bytes with zeros in place (so that the blocks the old,
+// unencrypted catalog used do not keep its content) and syncs it.
+std::uintmax_t overwrite_with_zeros(const std::filesystem::path& file) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(file, ec);
+  if (ec) return 0;
+  std::FILE* out = std::fopen(file.string().c_str(), "r+b");
+  if (out == nullptr) {
+    throw StoreError("cannot overwrite the unencrypted catalog " + file.string() +
+                     "; check its permissions");
+  }
+  const std::vector<char> zeros(1 << 16, 0);
+  for (std::uintmax_t written = 0; written < size;) {
+    const std::size_t chunk =
+        static_cast<std::size_t>(std::min<std::uintmax_t>(zeros.size(), size - written));
+    if (std::fwrite(zeros.data(), 1, chunk, out) != chunk) break;
+    written += chunk;
+  }
+  std::fflush(out);
+  fsync(fileno(out));
+  std::fclose(out);
+  return size;
+}
+
+// "file:" URI of a path, for ATTACH with an explicit VFS.
+std::string file_uri(const std::filesystem::path& file, std::string_view vfs) {
+  std::string uri = "file:";
+  for (char c : std::filesystem::absolute(file).string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      static constexpr char kDigits[] = "0123456789ABCDEF";
+      const auto byte = static_cast<unsigned char>(c);
+      uri += '%';
+      uri += kDigits[byte >> 4];
+      uri += kDigits[byte & 15];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?vfs=" + std::string(vfs);
+}
+
+void remove_with_log_files(const std::filesystem::path& file) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(file.string() + suffix, ignored);
+  }
+}
+
 }  // namespace
+
+// After the key file is in place, the encrypted copy replaces the catalog;
+// a crash between the two leaves the copy beside it, complete and closed.
+static void finish_interrupted_encryption(const std::filesystem::path& dir) {
+  const std::filesystem::path copy =
+      (dir / "catalog.sqlite").string() + std::string(kEncryptingSuffix);
+  if (!std::filesystem::exists(copy)) return;
+  overwrite_with_zeros(dir / "catalog.sqlite");
+  std::error_code ec;
+  std::filesystem::rename(copy, dir / "catalog.sqlite", ec);
+  if (ec) {
+    throw StoreError("cannot finish encrypting the library at " + dir.string() + ": " +
+                     ec.message() + "; check the folder's permissions");
+  }
+}
+
+EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_view passphrase) {
+  const std::filesystem::path catalog_file = dir / "catalog.sqlite";
+  if (catalog_is_encrypted(dir)) {
+    throw StoreError("the library at " + dir.string() + " is encrypted already");
+  }
+  if (!std::filesystem::exists(catalog_file)) {
+    throw StoreError("no library catalog at " + catalog_file.string() + " to encrypt");
+  }
+  // Brings the old catalog's schema up to date (and checks it opens).
+  Catalog::open(dir, {.create_if_missing = false}).reset();
+  if (std::filesystem::exists(catalog_file.string() + "-wal")) {
+    throw StoreError("the library at " + dir.string() +
+                     " is in use by another likeness process; stop it and try again");
+  }
+  const std::filesystem::path copy_file = catalog_file.string() + std::string(kEncryptingSuffix);
+  const std::filesystem::path key_file = dir / kCatalogKeyFile;
+  const std::filesystem::path new_key_file = key_file.string() + std::string(kNewKeySuffix);
+  // Leftovers of an attempt interrupted before its key file was in place.
+  remove_with_log_files(copy_file);
+  std::error_code ignored;
+  std::filesystem::remove(new_key_file, ignored);
+
+  EncryptionReport report;
+  const CatalogKey key = CatalogKey::create(new_key_file, passphrase);
+  {
+    CatalogOptions options;
+    SqliteCatalog copy(copy_file, options, &key);
+    Db& db = copy.db();
+    Query attach_statement = db.query("ATTACH DATABASE ?1 AS plain");
+    attach_statement.bind(
+        1, std::string_view(file_uri(catalog_file, sqlite3_vfs_find(nullptr)->zName)));
+    attach_statement.step();
+    db.exec("BEGIN IMMEDIATE", "copying the catalog");
+    for (const char* table : kTables) {
+      const std::string copy_sql = std::string("DELETE FROM main.") + table +
+                                   "; INSERT INTO main." + table + " SELECT * FROM plain." + table;
+      db.exec(copy_sql.c_str(), "copying the catalog");
+      const std::string count_sql = std::string("SELECT (SELECT count(*) FROM main.") + table +
+                                    "), (SELECT count(*) FROM plain." + table + ")";
+      Query counts = db.query(count_sql.c_str());
+      if (!counts.step() || counts.int64(0) != counts.int64(1)) {
+        db.exec("ROLLBACK", "copying the catalog");
+        throw StoreError(std::string("encrypting the library: the copy of table ") + table +
+                         " does not match the original; the library was left unencrypted");
+      }
+      report.rows_copied += counts.int64(0);
+    }
+    db.exec("COMMIT", "copying the catalog");
+    db.exec("DETACH DATABASE plain", "copying the catalog");
+    db.checkpoint_truncate("writing the encrypted catalog");
+  }
+  std::filesystem::rename(new_key_file, key_file);
+  report.plain_bytes_overwritten = overwrite_with_zeros(catalog_file);
+  finish_interrupted_encryption(dir);
+  return report;
+}
 
 std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
                                        const CatalogOptions& options) {
@@ -883,7 +1055,34 @@ std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
                        "; check its permissions or use another --library");
     }
   }
-  return std::make_unique<SqliteCatalog>(dir / "catalog.sqlite", options);
+  const std::filesystem::path catalog_file = dir / "catalog.sqlite";
+  const std::filesystem::path key_file = dir / kCatalogKeyFile;
+  std::optional<CatalogKey> key;
+  if (std::filesystem::exists(key_file)) {
+    finish_interrupted_encryption(dir);
+    if (options.passphrase.empty()) {
+      throw LockedCatalogError("the library at " + dir.string() +
+                               " is encrypted: give its passphrase (--passphrase-file FILE, or "
+                               "the LIKENESS_PASSPHRASE environment variable)");
+    }
+    key = CatalogKey::unlock(key_file, options.passphrase);
+  } else if (!options.passphrase.empty()) {
+    const bool creating = options.create_if_missing && options.encrypt_new_catalog &&
+                          !std::filesystem::exists(catalog_file);
+    if (!creating) {
+      throw StoreError("the library at " + dir.string() +
+                       " is not encrypted, but a passphrase was given; leave the passphrase "
+                       "out, or encrypt the library first (likeness library encrypt)");
+    }
+    key = CatalogKey::create(key_file, options.passphrase);
+  } else if (options.encrypt_new_catalog) {
+    throw UsageError("an encrypted library needs a non-empty passphrase");
+  }
+  return std::make_unique<SqliteCatalog>(catalog_file, options, key ? &*key : nullptr);
+}
+
+bool catalog_is_encrypted(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / kCatalogKeyFile);
 }
 
 int Catalog::latest_schema_version() { return kLatestVersion; }

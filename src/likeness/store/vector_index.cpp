@@ -7,10 +7,13 @@
 // by InnerProductSpace below.
 #define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -129,6 +132,49 @@ T read_pod(const std::string& bytes, std::size_t& offset) {
 
 // Checks hnswlib's header against the expected dimension before hnswlib reads
 // the file: hnswlib trusts it and crashes on nonsense.
+// A file in memory only (memfd), reachable by path through /proc/self/fd:
+// hnswlib reads and writes indexes by file name only.
+class MemoryFile {
+ public:
+  MemoryFile() : fd_(memfd_create("likeness-index", MFD_CLOEXEC)) {
+    if (fd_ < 0) {
+      throw StoreError(std::string("cannot make an in-memory file for the vector index: ") +
+                       std::strerror(errno));
+    }
+  }
+  ~MemoryFile() { close(fd_); }
+  MemoryFile(const MemoryFile&) = delete;
+  MemoryFile& operator=(const MemoryFile&) = delete;
+
+  fs::path path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+  std::string read_all() const {
+    const off_t size = lseek(fd_, 0, SEEK_END);
+    std::string bytes(static_cast<std::size_t>(std::max<off_t>(size, 0)), '\0');
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n =
+          pread(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+      if (n <= 0) throw StoreError("cannot read the in-memory vector index");
+      done += static_cast<std::size_t>(n);
+    }
+    return bytes;
+  }
+
+  void write_all(std::string_view bytes) const {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n =
+          pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+      if (n <= 0) throw StoreError("cannot fill the in-memory vector index (out of memory?)");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+};
+
 void check_hnsw_header(const fs::path& file, std::size_t dimension, std::uint64_t file_bytes) {
   std::ifstream in(file, std::ios::binary);
   std::string header(kHnswHeaderBytes, '\0');
@@ -354,6 +400,16 @@ class HnswVectorIndex final : public VectorIndex {
     return stamp_of(ids, options_.dimension);
   }
 
+  std::string to_bytes() const override {
+    MemoryFile memory;
+    hnsw_->saveIndex(memory.path().string());
+    std::string bytes = memory.read_all();
+    if (bytes.size() != expected_file_bytes()) {
+      throw StoreError("cannot serialise the vector index (out of memory?)");
+    }
+    return bytes;
+  }
+
   void save(const fs::path& file) const override {
     const fs::path index_tmp = temp_path(file);
     const fs::path stamp_tmp = temp_path(stamp_path(file));
@@ -429,6 +485,17 @@ std::unique_ptr<VectorIndex> VectorIndex::create(const VectorIndexOptions& optio
   check_options(options);
   auto index = std::make_unique<HnswVectorIndex>(options);
   index->init_empty();
+  return index;
+}
+
+std::unique_ptr<VectorIndex> VectorIndex::from_bytes(std::string_view bytes,
+                                                     const VectorIndexOptions& options) {
+  check_options(options);
+  MemoryFile memory;
+  memory.write_all(bytes);
+  check_hnsw_header(memory.path(), options.dimension, bytes.size());
+  auto index = std::make_unique<HnswVectorIndex>(options);
+  index->init_from(memory.path());
   return index;
 }
 

@@ -32,6 +32,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "likeness/store/catalog.h"
@@ -121,6 +123,14 @@ class VectorIndex {
   // between the two renames leaves a pair that load() rejects (StoreError).
   // StoreError when a file cannot be written.
   virtual void save(const std::filesystem::path& file) const = 0;
+
+  // The bytes save() would write to `file`, made in memory (an encrypted
+  // library seals them before they reach the disk), and an index made from
+  // such bytes (StoreError when they are not a valid index of
+  // options.dimension floats). Neither touches the file system.
+  virtual std::string to_bytes() const = 0;
+  static std::unique_ptr<VectorIndex> from_bytes(std::string_view bytes,
+                                                 const VectorIndexOptions& options);
 
   virtual ~VectorIndex() = default;
 };

@@ -1,0 +1,288 @@
+// Encryption at rest (store/encryption.h): an encrypted catalog keeps nothing
+// readable on disk, opens only with its passphrase, survives its write-ahead
+// log being left behind (a crash), vacuums, and an existing catalog can be
+// encrypted in place; an encrypted library keeps its vector index in memory.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "likeness/core/error.h"
+#include "likeness/library/library.h"
+#include "likeness/store/catalog.h"
+#include "likeness/store/encryption.h"
+#include "support/file_scan.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using likeness::UsageError;
+using likeness::store::Catalog;
+using likeness::store::CatalogOptions;
+using likeness::store::Face;
+using likeness::store::FaceVector;
+using likeness::store::LockedCatalogError;
+using likeness::store::Photo;
+using likeness::store::PhotoStatus;
+using likeness::store::StoreError;
+using likeness::testing::files_containing;
+using likeness::testing::float_bytes;
+using likeness::testing::read_all_files;
+
+namespace {
+
+constexpr const char* kPassphrase = "correct horse battery staple";
+
+CatalogOptions with_passphrase(std::string passphrase, bool create_encrypted = false) {
+  CatalogOptions options;
+  options.passphrase = std::move(passphrase);
+  options.encrypt_new_catalog = create_encrypted;
+  return options;
+}
+
+// Marker text no page of an encrypted file may show.
+std::string marker_path(int i) { return "/photos/PLAINTEXT-MARKER-" + std::to_string(i) + ".jpg"; }
+
+std::vector<float> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+struct Written {
+  std::vector<std::vector<float>> vectors;
+};
+
+// `count` photos, one face each with a 512-d fused vector: several hundred
+// pages, so that the log and checkpoints are exercised.
+Written fill(Catalog& catalog, int count, int first = 0) {
+  Written written;
+  likeness::store::Transaction batch(catalog);
+  for (int i = first; i < first + count; ++i) {
+    Photo photo;
+    photo.path = marker_path(i);
+    photo.content_hash = std::string(64, 'c');
+    photo.status = PhotoStatus::kIndexed;
+    const std::int64_t photo_id = catalog.upsert_photo(photo);
+    Face face;
+    face.photo_id = photo_id;
+    face.box = {1, 2, 3, 4};
+    face.attributes = R"({"age":{"years":42.5,"low":37,"high":48},"MARKER":"SECRET-ATTRIBUTE"})";
+    written.vectors.push_back(random_vector(512, static_cast<unsigned>(i) + 1));
+    const std::vector<FaceVector> vectors = {{"fused", written.vectors.back()}};
+    catalog.add_face(face, vectors);
+  }
+  batch.commit();
+  return written;
+}
+
+// Asserts that no file in dir shows the markers or any 32-byte piece of the
+// vectors' bytes.
+void expect_nothing_readable(const fs::path& dir, const Written& written) {
+  const auto files = read_all_files(dir);
+  ASSERT_FALSE(files.empty());
+  EXPECT_TRUE(files_containing(files, "PLAINTEXT-MARKER").empty());
+  EXPECT_TRUE(files_containing(files, "SECRET-ATTRIBUTE").empty());
+  EXPECT_TRUE(files_containing(files, "CREATE TABLE").empty()) << "the schema is readable";
+  EXPECT_TRUE(files_containing(files, "SQLite format 3").empty()) << "page 1 is in the clear";
+  for (const auto& v : written.vectors) {
+    const std::vector<fs::path> found = files_containing(files, float_bytes(v).substr(64, 32));
+    ASSERT_TRUE(found.empty()) << "a vector is readable in " << found.front();
+  }
+}
+
+TEST(StoreEncryption, NothingOfTheCatalogIsReadableOnDisk) {
+  likeness::testing::TempDir dir("encryption");
+  Written written;
+  {
+    auto catalog = Catalog::open(dir.path(), with_passphrase(kPassphrase, true));
+    EXPECT_TRUE(catalog->encrypted());
+    written = fill(*catalog, 300);
+    // While open: the catalog file and its log.
+    expect_nothing_readable(dir.path(), written);
+  }
+  // Closed (checkpointed): the catalog file alone, plus the key file.
+  expect_nothing_readable(dir.path(), written);
+  const auto files = read_all_files(dir.path());
+  EXPECT_TRUE(files_containing(files, kPassphrase).empty()) << "the passphrase is on disk";
+  EXPECT_TRUE(fs::exists(dir.path() / "catalog.key"));
+
+  // The same checks would pass on a catalog that stores nothing: it does.
+  auto reopened = Catalog::open(dir.path(), with_passphrase(kPassphrase));
+  ASSERT_EQ(reopened->face_count(), 300);
+  const auto photo = reopened->find_photo(marker_path(123));
+  ASSERT_TRUE(photo.has_value());
+  const auto faces = reopened->faces_of_photo(photo->id);
+  ASSERT_EQ(faces.size(), 1u);
+  const auto vectors = reopened->vectors_of_face(faces[0].id);
+  ASSERT_EQ(vectors.size(), 1u);
+  EXPECT_EQ(vectors[0].values, written.vectors[123]);
+  EXPECT_TRUE(reopened->check().ok());
+}
+
+TEST(StoreEncryption, OpensOnlyWithItsPassphrase) {
+  likeness::testing::TempDir dir("encryption");
+  { fill(*Catalog::open(dir.path(), with_passphrase(kPassphrase, true)), 3); }
+  EXPECT_TRUE(likeness::store::catalog_is_encrypted(dir.path()));
+  EXPECT_THROW(Catalog::open(dir.path()), LockedCatalogError);
+  try {
+    Catalog::open(dir.path(), with_passphrase("wrong horse"));
+    FAIL() << "a wrong passphrase opened the catalog";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what()).find("wrong passphrase"), std::string::npos)
+        << error.what();
+  }
+  // Plain SQLite sees no database in it.
+  EXPECT_EQ(Catalog::open(dir.path(), with_passphrase(kPassphrase))->face_count(), 3);
+}
+
+TEST(StoreEncryption, PassphraseForAnUnencryptedCatalogIsRefused) {
+  likeness::testing::TempDir dir("encryption");
+  { fill(*Catalog::open(dir.path()), 2); }
+  EXPECT_FALSE(likeness::store::catalog_is_encrypted(dir.path()));
+  EXPECT_THROW(Catalog::open(dir.path(), with_passphrase(kPassphrase)), StoreError);
+  EXPECT_THROW(Catalog::open(dir.path(), with_passphrase(kPassphrase, true)), StoreError);
+  EXPECT_THROW(Catalog::open(dir.path() / "new", with_passphrase("", true)), UsageError);
+}
+
+TEST(StoreEncryption, TheLogOfAnUncleanExitIsRecovered) {
+  // A copy of the folder taken while a connection has committed into the log
+  // but not checkpointed is what a crash leaves; opening the copy must
+  // replay the encrypted log frames.
+  likeness::testing::TempDir dir("encryption");
+  likeness::testing::TempDir copy("encryption_copy");
+  auto catalog = Catalog::open(dir.path(), with_passphrase(kPassphrase, true));
+  const Written written = fill(*catalog, 120);
+  ASSERT_TRUE(fs::exists(dir.path() / "catalog.sqlite-wal"));
+  ASSERT_GT(fs::file_size(dir.path() / "catalog.sqlite-wal"), 0u);
+  for (const char* name : {"catalog.sqlite", "catalog.sqlite-wal", "catalog.key"}) {
+    fs::copy_file(dir.path() / name, copy.path() / name);
+  }
+  auto recovered = Catalog::open(copy.path(), with_passphrase(kPassphrase));
+  EXPECT_EQ(recovered->face_count(), 120);
+  EXPECT_TRUE(recovered->check().ok());
+  const auto photo = recovered->find_photo(marker_path(77));
+  ASSERT_TRUE(photo.has_value());
+  EXPECT_EQ(recovered->vectors_of_face(recovered->faces_of_photo(photo->id)[0].id)[0].values,
+            written.vectors[77]);
+}
+
+TEST(StoreEncryption, ErasingAndVacuumingWorkEncrypted) {
+  likeness::testing::TempDir dir("encryption");
+  auto catalog = Catalog::open(dir.path(), with_passphrase(kPassphrase, true));
+  const Written written = fill(*catalog, 200);
+  for (const Photo& photo : catalog->list_photos()) {
+    if (photo.id % 2 == 0) catalog->delete_photo(photo.id);
+  }
+  catalog->purge_deleted();  // checkpoint, VACUUM (temporary data in memory), checkpoint
+  EXPECT_EQ(catalog->face_count(), 100);
+  EXPECT_TRUE(catalog->check().ok());
+  // A sort too large for an index: would need a temporary file on disk
+  // unless temporary data stays in memory (the VFS refuses such files).
+  EXPECT_EQ(catalog->list_photos().size(), 100u);
+  catalog.reset();
+  expect_nothing_readable(dir.path(), written);
+  EXPECT_EQ(Catalog::open(dir.path(), with_passphrase(kPassphrase))->face_count(), 100);
+}
+
+TEST(StoreEncryption, AnExistingCatalogIsEncryptedInPlace) {
+  likeness::testing::TempDir dir("encryption");
+  Written written;
+  std::int64_t person = 0;
+  {
+    auto catalog = Catalog::open(dir.path());
+    written = fill(*catalog, 150);
+    person = catalog->create_person(std::string("Ada"));
+    catalog->add_audit_entry("rename", R"({"people":1})");
+  }
+  ASSERT_FALSE(files_containing(read_all_files(dir.path()), "PLAINTEXT-MARKER").empty())
+      << "the unencrypted catalog should show its paths (else this test proves nothing)";
+  const auto report = likeness::store::encrypt_catalog(dir.path(), kPassphrase);
+  EXPECT_GT(report.rows_copied, 300);
+  EXPECT_GT(report.plain_bytes_overwritten, 0u);
+  expect_nothing_readable(dir.path(), written);
+  EXPECT_FALSE(fs::exists(dir.path() / "catalog.sqlite.encrypting"));
+  EXPECT_FALSE(fs::exists(dir.path() / "catalog.key.new"));
+  auto catalog = Catalog::open(dir.path(), with_passphrase(kPassphrase));
+  EXPECT_TRUE(catalog->encrypted());
+  EXPECT_EQ(catalog->face_count(), 150);
+  EXPECT_EQ(catalog->list_people().size(), 1u);
+  EXPECT_EQ(catalog->find_person(person)->name, "Ada");
+  EXPECT_EQ(catalog->audit_log().size(), 1u);
+  EXPECT_TRUE(catalog->check().ok());
+  EXPECT_THROW(likeness::store::encrypt_catalog(dir.path(), kPassphrase), StoreError);
+}
+
+TEST(StoreEncryption, AnEncryptedLibrarySavesItsIndexSealed) {
+  likeness::testing::TempDir dir("encryption");
+  Written written;
+  {
+    likeness::library::LibraryOptions options;
+    options.passphrase = kPassphrase;
+    options.encrypt_if_created = true;
+    auto library = likeness::library::Library::open(dir.path(), options);
+    written = fill(library->catalog(), 50);
+    ASSERT_NE(library->vector_index(), nullptr);
+    EXPECT_EQ(library->vector_index()->size(), 50u);
+    library->save_index();
+    EXPECT_TRUE(library->check().ok());
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "faces.hnsw"));
+  EXPECT_FALSE(fs::exists(dir.path() / "faces.hnsw.stamp"));
+  ASSERT_TRUE(fs::exists(dir.path() / "faces.hnsw.sealed"));
+  expect_nothing_readable(dir.path(), written);
+
+  likeness::library::LibraryOptions options;
+  options.passphrase = kPassphrase;
+  options.create_if_missing = false;
+  {
+    auto library = likeness::library::Library::open(dir.path(), options);
+    const auto hits = library->vector_index()->search(written.vectors[7], 1);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(library->index_state().source, likeness::library::IndexState::Source::kLoaded)
+        << library->index_state().reason;
+    EXPECT_TRUE(library->check().ok());
+  }
+  // A changed byte: the authentication fails and the index is rebuilt.
+  {
+    std::fstream file(dir.path() / "faces.hnsw.sealed",
+                      std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(1000);
+    char byte = 0;
+    file.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x20);
+    file.seekp(1000);
+    file.write(&byte, 1);
+  }
+  auto library = likeness::library::Library::open(dir.path(), options);
+  EXPECT_FALSE(library->check().index_ok());
+  ASSERT_NE(library->vector_index(), nullptr);
+  EXPECT_EQ(library->index_state().source, likeness::library::IndexState::Source::kRebuilt);
+  EXPECT_NE(library->index_state().reason.find("decrypted"), std::string::npos)
+      << library->index_state().reason;
+  EXPECT_EQ(library->vector_index()->search(written.vectors[7], 1).size(), 1u);
+}
+
+TEST(StoreEncryption, SealedBytesOpenOnlyWithTheirKeyAndPurpose) {
+  likeness::testing::TempDir dir("encryption");
+  const auto key = likeness::store::CatalogKey::create(dir.path() / "a.key", "one");
+  const auto other = likeness::store::CatalogKey::create(dir.path() / "b.key", "two");
+  const std::string plain = "face vectors " + std::string(5000, 'x');
+  const std::string sealed = likeness::store::seal(plain, key, "vector index");
+  EXPECT_EQ(sealed.find("face vectors"), std::string::npos);
+  EXPECT_EQ(likeness::store::unseal(sealed, key, "vector index"), plain);
+  EXPECT_FALSE(likeness::store::unseal(sealed, other, "vector index").has_value());
+  EXPECT_FALSE(likeness::store::unseal(sealed, key, "something else").has_value());
+  std::string changed = sealed;
+  changed[changed.size() / 2] ^= 1;
+  EXPECT_FALSE(likeness::store::unseal(changed, key, "vector index").has_value());
+  EXPECT_FALSE(likeness::store::unseal(sealed.substr(0, 20), key, "vector index").has_value());
+  // Two seals of the same bytes differ (a fresh nonce each time).
+  EXPECT_NE(likeness::store::seal(plain, key, "vector index"), sealed);
+}
+
+}  // namespace
