@@ -10,6 +10,7 @@
 #include "likeness/infer/model_store.h"
 #include "likeness/infer/prelu_rewrite.h"
 #include "likeness/infer/session.h"
+#include "support/random_tensor.h"
 
 namespace likeness::infer {
 namespace {
@@ -19,13 +20,7 @@ std::string file_bytes(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-Tensor random_tensor(std::vector<int64_t> shape, unsigned seed) {
-  Tensor tensor = Tensor::zeros(std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  for (float& value : tensor.data) value = uniform(rng);
-  return tensor;
-}
+using likeness::testing::random_tensor;
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   double dot = 0, na = 0, nb = 0;

@@ -8,19 +8,14 @@
 #include "likeness/core/error.h"
 #include "likeness/infer/model_store.h"
 #include "likeness/infer/session.h"
+#include "support/random_tensor.h"
 
 namespace likeness::infer {
 namespace {
 
 namespace fs = std::filesystem;
 
-Tensor random_tensor(std::vector<int64_t> shape, unsigned seed) {
-  Tensor tensor = Tensor::zeros(std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  for (float& value : tensor.data) value = uniform(rng);
-  return tensor;
-}
+using likeness::testing::random_tensor;
 
 float max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
   float worst = 0;
