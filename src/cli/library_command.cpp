@@ -148,18 +148,15 @@ int run_encrypt(const LibraryCommandOptions& options) {
         "LIKENESS_PASSPHRASE, or a terminal to ask on");
   }
   const store::EncryptionReport report = store::encrypt_catalog(dir, passphrase);
-  // The saved vector index holds every face's vector in the clear.
-  std::uintmax_t index_bytes = 0;
-  for (const char* name : {"faces.hnsw", "faces.hnsw.stamp"}) {
-    std::error_code ec;
-    index_bytes += std::filesystem::file_size(dir / name, ec);
-    std::filesystem::remove(dir / name, ec);
-  }
+  // Opening the now encrypted library overwrites and deletes the unencrypted
+  // vector index (Library::open); the next search or index run saves it sealed.
+  library::LibraryOptions open_options;
+  open_options.create_if_missing = false;
+  open_options.passphrase = passphrase;
+  library::Library::open(dir, open_options).reset();
   std::cout << "Encrypted the library at " << dir.string() << ": " << report.rows_copied
             << " rows copied, the old catalog (" << format_bytes(report.plain_bytes_overwritten)
-            << ") overwritten with zeros, the saved index (" << format_bytes(index_bytes)
-            << ") deleted (it is rebuilt, and saved encrypted, by the next search or index "
-               "run).\n";
+            << ") and the unencrypted index overwritten with zeros and deleted.\n";
   print_encryption_notice();
   std::cerr << "On SSDs, copy-on-write file systems and in backups, old copies of the "
                "unencrypted files may survive; see docs/privacy.md.\n";

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace likeness::io {
 
@@ -96,6 +98,52 @@ FileBytes read_file_bytes(const std::filesystem::path& path, std::uint64_t max_b
 
 FileBytes read_file_prefix(const std::filesystem::path& path, std::size_t max_bytes) {
   return read_file(path, max_bytes, /*prefix_only=*/true);
+}
+
+std::optional<std::string> write_file_atomically(const std::filesystem::path& path,
+                                                 std::string_view bytes) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return temporary.string() + ": " + std::strerror(errno);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  const bool written = done == bytes.size() && ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(written ? errno : error);
+    ::unlink(temporary.c_str());
+    return path.string() + ": " + why + " (disk full or not writable?)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uintmax_t> shred_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno == ENOENT ? std::optional<std::uintmax_t>(0) : std::nullopt;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  const std::vector<char> zeros(1 << 16, 0);
+  const auto size = static_cast<std::uintmax_t>(st.st_size);
+  std::uintmax_t done = 0;
+  while (done < size) {
+    const std::size_t chunk =
+        static_cast<std::size_t>(std::min<std::uintmax_t>(zeros.size(), size - done));
+    const ssize_t n = ::pwrite(fd, zeros.data(), chunk, static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<std::uintmax_t>(n);
+  }
+  const bool overwritten = done == size && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!overwritten || ::unlink(path.c_str()) != 0) return std::nullopt;
+  return size;
 }
 
 }  // namespace likeness::io

@@ -1,8 +1,10 @@
-// Reading whole files into memory with per-file error values.
+// Reading whole files into memory with per-file error values; writing a
+// file so that readers never see half of it; destroying a file's content.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,5 +47,19 @@ FileBytes read_file_bytes(const std::filesystem::path& path, std::uint64_t max_b
 // (for header probes). A larger file is not an error: whole_file is then
 // false. Same errors as read_file_bytes otherwise. Thread-safe.
 FileBytes read_file_prefix(const std::filesystem::path& path, std::size_t max_bytes);
+
+// Writes `bytes` to `path` through a temporary file beside it, synced and
+// renamed into place: a reader (or a crash) sees the old file or the new one,
+// never a torn one. Returns why it failed ("disk full or not writable?"), or
+// nothing on success; the temporary file is removed on failure.
+std::optional<std::string> write_file_atomically(const std::filesystem::path& path,
+                                                 std::string_view bytes);
+
+// Overwrites a regular file's bytes with zeros in place, syncs, and removes it,
+// so that the blocks it used do not keep its content (on a file system that
+// rewrites in place; see docs/privacy.md for SSDs and copy-on-write file
+// systems). Returns the bytes overwritten; 0 for a missing file. Failures to
+// overwrite leave the file and return nothing.
+std::optional<std::uintmax_t> shred_file(const std::filesystem::path& path);
 
 }  // namespace likeness::io

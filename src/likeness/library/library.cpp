@@ -7,10 +7,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <unordered_set>
 
+#include "likeness/io/file.h"
 #include "likeness/store/encryption.h"
 
 namespace likeness::library {
@@ -232,14 +231,16 @@ Library::SavedIndex Library::read_saved_index(std::size_t faces) const {
   SavedIndex saved;
   const std::filesystem::path file = index_file();
   if (const store::CatalogKey* key = catalog_->encryption_key()) {
-    const std::filesystem::path sealed_file = sealed_index_file();
-    std::ifstream in(sealed_file, std::ios::binary);
-    if (!in) {
-      saved.why_not = "there was no saved index";
+    const io::FileBytes sealed = io::read_file_bytes(sealed_index_file());
+    if (!sealed.ok()) {
+      saved.why_not = sealed.error == io::FileError::not_found
+                          ? "there was no saved index"
+                          : "the saved index could not be read (" + sealed.message + ")";
       return saved;
     }
-    const std::string sealed{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    std::optional<std::string> plain = store::unseal(sealed, *key, kSealedIndexPurpose);
+    std::optional<std::string> plain = store::unseal(
+        std::string_view(reinterpret_cast<const char*>(sealed.bytes.data()), sealed.bytes.size()),
+        *key, kSealedIndexPurpose);
     if (!plain || plain->size() < kSealedStampBytes) {
       saved.why_not = "the saved index could not be decrypted (damaged, or from another key)";
       return saved;
@@ -281,26 +282,8 @@ void Library::save_sealed_index() const {
   plain += index_->to_bytes();
   const std::string sealed = store::seal(plain, *catalog_->encryption_key(), kSealedIndexPurpose);
   OPENSSL_cleanse(plain.data(), plain.size());
-  // Through a temporary file renamed into place: a reader sees the old or
-  // the new index, never half of one.
-  const std::filesystem::path file = sealed_index_file();
-  const std::filesystem::path temporary = file.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(sealed.data(), static_cast<std::streamsize>(sealed.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw store::StoreError("cannot save the encrypted vector index " + temporary.string() +
-                              " (disk full or not writable?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, file, ec);
-  if (ec) {
-    throw store::StoreError("cannot save the encrypted vector index " + file.string() + ": " +
-                            ec.message());
+  if (const auto failure = io::write_file_atomically(sealed_index_file(), sealed)) {
+    throw store::StoreError("cannot save the encrypted vector index " + *failure);
   }
 }
 
@@ -325,9 +308,14 @@ void Library::remove_index_files() {
 }
 
 void Library::remove_plain_index_files() {
-  std::error_code ignored;
-  std::filesystem::remove(index_file(), ignored);
-  std::filesystem::remove(index_file().string() + ".stamp", ignored);
+  // The index holds every face's vector in the clear: overwritten, not only
+  // unlinked. A file that cannot be overwritten is at least removed.
+  for (const std::filesystem::path& file : {index_file(), index_file().concat(".stamp")}) {
+    if (!io::shred_file(file)) {
+      std::error_code ignored;
+      std::filesystem::remove(file, ignored);
+    }
+  }
 }
 
 void Library::rewrite_index(std::string reason) {

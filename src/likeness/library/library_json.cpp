@@ -10,6 +10,21 @@ nlohmann::json stored_quality_json(const store::FaceQuality& q) {
           {"yaw", q.yaw_deg},     {"pitch", q.pitch_deg},     {"roll", q.roll_deg}};
 }
 
+nlohmann::json measured_quality_json(const quality::QualityMeasures& q) {
+  auto angle = [&](float degrees) -> nlohmann::json {
+    return q.has_pose ? nlohmann::json(degrees) : nlohmann::json(nullptr);
+  };
+  return {{"overall", q.overall},
+          {"sharpness", q.sharpness},
+          {"contrast", q.contrast},
+          {"size", q.size},
+          {"pose", q.pose},
+          {"exposure", q.exposure},
+          {"yaw", angle(q.angles.yaw_deg)},
+          {"pitch", angle(q.angles.pitch_deg)},
+          {"roll", angle(q.angles.roll_deg)}};
+}
+
 nlohmann::json index_summary_json(const IndexSummary& s) {
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& f : s.failures) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "likeness/library/indexer.h"
+#include "likeness/quality/quality.h"
 #include "likeness/store/catalog.h"
 
 namespace likeness::library {
@@ -15,6 +16,9 @@ namespace likeness::library {
 // {"overall", "sharpness", "contrast", "size", "pose", "exposure", "yaw",
 //  "pitch", "roll"} of a stored face (angles in degrees).
 nlohmann::json stored_quality_json(const store::FaceQuality& quality);
+// The same keys for a face just measured (quality/quality.h); the angles are
+// null when the landmarks gave no pose.
+nlohmann::json measured_quality_json(const quality::QualityMeasures& quality);
 
 // The counts of an index run (`likeness index --json`, GET /api/index):
 // files_found ... seconds, with the failures as {path, reason, message}.

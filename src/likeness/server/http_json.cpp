@@ -137,21 +137,6 @@ nlohmann::json box_json(const store::FaceBox& box) {
   return {{"x", box.x}, {"y", box.y}, {"w", box.w}, {"h", box.h}};
 }
 
-nlohmann::json measured_quality_json(const quality::QualityMeasures& q) {
-  auto angle = [&](float degrees) -> nlohmann::json {
-    return q.has_pose ? nlohmann::json(degrees) : nlohmann::json(nullptr);
-  };
-  return {{"overall", q.overall},
-          {"sharpness", q.sharpness},
-          {"contrast", q.contrast},
-          {"size", q.size},
-          {"pose", q.pose},
-          {"exposure", q.exposure},
-          {"yaw", angle(q.angles.yaw_deg)},
-          {"pitch", angle(q.angles.pitch_deg)},
-          {"roll", angle(q.angles.roll_deg)}};
-}
-
 nlohmann::json optional_text(const std::optional<std::string>& text) {
   if (!text || text->empty()) return nullptr;
   return *text;

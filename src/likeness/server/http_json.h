@@ -71,9 +71,8 @@ std::int64_t query_int(const httplib::Request& request, const std::string& name,
 std::int64_t path_id(const std::string& digits, std::string_view code, std::string_view what);
 
 nlohmann::json box_json(const store::FaceBox& box);
-using library::stored_quality_json;  // library/library_json.h
-// Angles are null when the landmarks gave no pose.
-nlohmann::json measured_quality_json(const quality::QualityMeasures& quality);
+using library::measured_quality_json;  // library/library_json.h
+using library::stored_quality_json;    // library/library_json.h
 // A catalog text that may be absent or empty -> string or null.
 nlohmann::json optional_text(const std::optional<std::string>& text);
 // The catalog's attributes JSON text parsed; {} when empty or not JSON (the

@@ -10,13 +10,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <vector>
 
 #include "likeness/core/error.h"
+#include "likeness/io/file.h"
 #include "likeness/store/catalog.h"
 
 namespace likeness::store {
@@ -113,38 +112,24 @@ CatalogKey CatalogKey::create(const std::filesystem::path& key_file, std::string
     throw StoreError("the library already has a key file " + key_file.string() +
                      "; it is encrypted already");
   }
-  // Written beside, then renamed: a crash leaves either no key file or a
-  // whole one, never a torn one that would lock the library for good.
-  const std::filesystem::path temporary = key_file.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << document.dump(2) << '\n';
-    out.flush();
-    if (!out) {
-      throw StoreError("cannot write the library's key file " + temporary.string() +
-                       "; check that the folder is writable and the disk is not full");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, key_file, ec);
-  if (ec) {
-    throw StoreError("cannot write the library's key file " + key_file.string() + ": " +
-                     ec.message());
+  // Atomically: a crash leaves either no key file or a whole one, never a
+  // torn one that would lock the library for good.
+  if (const auto failure = io::write_file_atomically(key_file, document.dump(2) + '\n')) {
+    throw StoreError("cannot write the library's key file " + *failure);
   }
   return key;
 }
 
 CatalogKey CatalogKey::unlock(const std::filesystem::path& key_file, std::string_view passphrase) {
-  std::ifstream in(key_file, std::ios::binary);
-  if (!in) {
-    throw StoreError("cannot read the library's key file " + key_file.string() +
-                     "; check its permissions");
+  // A key file is a few hundred bytes; anything large is not one.
+  const io::FileBytes text = io::read_file_bytes(key_file, 1 << 16);
+  if (!text.ok()) {
+    throw StoreError("cannot read the library's key file (" + text.message +
+                     "); check its permissions");
   }
-  std::stringstream text;
-  text << in.rdbuf();
   nlohmann::json document;
   try {
-    document = nlohmann::json::parse(text.str());
+    document = nlohmann::json::parse(text.bytes.begin(), text.bytes.end());
   } catch (const nlohmann::json::exception&) {
     throw StoreError(damaged(key_file, "not JSON"));
   }
@@ -366,11 +351,15 @@ int write_page(EncryptedFile* file, const Region& region, const unsigned char* p
 
 EncryptedFile* as_encrypted(sqlite3_file* file) { return reinterpret_cast<EncryptedFile*>(file); }
 
-int x_close(sqlite3_file* file) {
-  EncryptedFile* f = as_encrypted(file);
+void free_ciphers(EncryptedFile* f) {
   EVP_CIPHER_CTX_free(f->encrypt);
   EVP_CIPHER_CTX_free(f->decrypt);
   f->encrypt = f->decrypt = nullptr;
+}
+
+int x_close(sqlite3_file* file) {
+  EncryptedFile* f = as_encrypted(file);
+  free_ciphers(f);
   return f->real()->pMethods->xClose(f->real());
 }
 
@@ -509,14 +498,12 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
   if (f->encrypt == nullptr || f->decrypt == nullptr ||
       EVP_EncryptInit_ex(f->encrypt, EVP_aes_256_xts(), nullptr, key, nullptr) != 1 ||
       EVP_DecryptInit_ex(f->decrypt, EVP_aes_256_xts(), nullptr, key, nullptr) != 1) {
-    EVP_CIPHER_CTX_free(f->encrypt);
-    EVP_CIPHER_CTX_free(f->decrypt);
+    free_ciphers(f);
     return SQLITE_CANTOPEN;
   }
   const int rc = state->base->xOpen(state->base, name, f->real(), flags, out_flags);
   if (rc != SQLITE_OK) {
-    EVP_CIPHER_CTX_free(f->encrypt);
-    EVP_CIPHER_CTX_free(f->decrypt);
+    free_ciphers(f);
     return rc;
   }
   f->base.pMethods = &kMethods;
@@ -547,6 +534,8 @@ EncryptingVfs::EncryptingVfs(const CatalogKey& key) {
   }
   state_ = state.release();
 }
+
+const CatalogKey& EncryptingVfs::key() const { return state_->key; }
 
 EncryptingVfs::~EncryptingVfs() {
   sqlite3_vfs_unregister(&state_->vfs);

@@ -92,6 +92,7 @@ class EncryptingVfs {
 
   // For sqlite3_open_v2's zVfs.
   const char* name() const { return name_.c_str(); }
+  const CatalogKey& key() const;
 
   // The page size every encrypted catalog uses (set before its first page is
   // written; the VFS works in units of it).

@@ -23,13 +23,11 @@
 // version i to i + 1, each step in its own transaction; a catalog newer than
 // kMigrations knows is refused before anything writes to it.
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -38,6 +36,7 @@
 #include <system_error>
 #include <unordered_map>
 
+#include "likeness/io/file.h"
 #include "likeness/store/catalog.h"
 #include "likeness/store/encryption.h"
 
@@ -187,10 +186,7 @@ class Db {
     std::error_code ignored;
     const bool is_new =
         !std::filesystem::exists(file_) || std::filesystem::file_size(file_, ignored) == 0;
-    if (key != nullptr) {
-      key_ = *key;
-      vfs_ = std::make_unique<EncryptingVfs>(*key);
-    }
+    if (key != nullptr) vfs_ = std::make_unique<EncryptingVfs>(*key);
     const int rc = sqlite3_open_v2(file_.string().c_str(), &db_, flags,
                                    vfs_ != nullptr ? vfs_->name() : nullptr);
     if (rc != SQLITE_OK) {
@@ -256,7 +252,7 @@ class Db {
   std::int64_t changes() const { return sqlite3_changes64(db_); }
   const std::filesystem::path& file() const { return file_; }
   bool encrypted() const { return vfs_ != nullptr; }
-  const CatalogKey* key() const { return key_ ? &*key_ : nullptr; }
+  const CatalogKey* key() const { return vfs_ != nullptr ? &vfs_->key() : nullptr; }
 
   [[noreturn]] void fail(int rc, std::string_view doing) const {
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -313,7 +309,6 @@ class Db {
   }
 
   std::filesystem::path file_;
-  std::optional<CatalogKey> key_;
   std::unique_ptr<EncryptingVfs> vfs_;  // outlives db_ (closed in ~Db)
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, StmtPtr> cache_;
@@ -920,30 +915,6 @@ constexpr std::string_view kNewKeySuffix = ".new";
 constexpr std::array<const char*, 7> kTables = {"photos",      "faces",     "vectors", "persons",
                                                 "face_person", "audit_log", "settings"};
 
-// Overwrites a file's bytes with zeros in place (so that the blocks the old,
-// unencrypted catalog used do not keep its content) and syncs it.
-std::uintmax_t overwrite_with_zeros(const std::filesystem::path& file) {
-  std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(file, ec);
-  if (ec) return 0;
-  std::FILE* out = std::fopen(file.string().c_str(), "r+b");
-  if (out == nullptr) {
-    throw StoreError("cannot overwrite the unencrypted catalog " + file.string() +
-                     "; check its permissions");
-  }
-  const std::vector<char> zeros(1 << 16, 0);
-  for (std::uintmax_t written = 0; written < size;) {
-    const std::size_t chunk =
-        static_cast<std::size_t>(std::min<std::uintmax_t>(zeros.size(), size - written));
-    if (std::fwrite(zeros.data(), 1, chunk, out) != chunk) break;
-    written += chunk;
-  }
-  std::fflush(out);
-  fsync(fileno(out));
-  std::fclose(out);
-  return size;
-}
-
 // "file:" URI of a path, for ATTACH with an explicit VFS.
 std::string file_uri(const std::filesystem::path& file, std::string_view vfs) {
   std::string uri = "file:";
@@ -970,19 +941,26 @@ void remove_with_log_files(const std::filesystem::path& file) {
 
 }  // namespace
 
-// After the key file is in place, the encrypted copy replaces the catalog;
-// a crash between the two leaves the copy beside it, complete and closed.
-static void finish_interrupted_encryption(const std::filesystem::path& dir) {
-  const std::filesystem::path copy =
-      (dir / "catalog.sqlite").string() + std::string(kEncryptingSuffix);
-  if (!std::filesystem::exists(copy)) return;
-  overwrite_with_zeros(dir / "catalog.sqlite");
+// After the key file is in place, the encrypted copy replaces the catalog,
+// whose content is overwritten first; a crash in between leaves the copy
+// beside it, complete and closed, and the next open() comes here again.
+// Returns the bytes of unencrypted catalog overwritten.
+static std::uintmax_t finish_interrupted_encryption(const std::filesystem::path& dir) {
+  const std::filesystem::path catalog_file = dir / "catalog.sqlite";
+  const std::filesystem::path copy = catalog_file.string() + std::string(kEncryptingSuffix);
+  if (!std::filesystem::exists(copy)) return 0;
+  const std::optional<std::uintmax_t> shredded = io::shred_file(catalog_file);
+  if (!shredded) {
+    throw StoreError("cannot overwrite the unencrypted catalog " + catalog_file.string() +
+                     "; check its permissions, then run the command again");
+  }
   std::error_code ec;
-  std::filesystem::rename(copy, dir / "catalog.sqlite", ec);
+  std::filesystem::rename(copy, catalog_file, ec);
   if (ec) {
     throw StoreError("cannot finish encrypting the library at " + dir.string() + ": " +
                      ec.message() + "; check the folder's permissions");
   }
+  return *shredded;
 }
 
 EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_view passphrase) {
@@ -1037,8 +1015,7 @@ EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_v
     db.checkpoint_truncate("writing the encrypted catalog");
   }
   std::filesystem::rename(new_key_file, key_file);
-  report.plain_bytes_overwritten = overwrite_with_zeros(catalog_file);
-  finish_interrupted_encryption(dir);
+  report.plain_bytes_overwritten = finish_interrupted_encryption(dir);
   return report;
 }
 
