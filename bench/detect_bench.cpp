@@ -5,7 +5,16 @@
 //   build/bench/detect_bench ~/.local/share/likeness/demo/sample*.jpg --repeats 7
 //
 // Prints JSON. Decoding is not timed (done once before). The machine is
-// shared: compare the parts of one run with each other rather than across runs.
+// shared: compare the parts of one run with each other rather than across runs;
+// the thread CPU time (median_cpu_ms) is less disturbed by other processes than
+// the wall time.
+//
+// --dump prints, instead of times, every box, score and landmark of one
+// detect() per photo as exact (hexadecimal) floats, one line per face, with a
+// hash of the decoded pixels: two builds' outputs can be compared with diff.
+// --list FILE adds the photos named in FILE (one path a line).
+//
+//   build/bench/detect_bench --dump --list lfw200.txt > new.txt
 //
 // --small-faces LFW_DIR measures what the tiling costs in recall instead: LFW
 // photos shrunk so that their face is 30, 40 or 60 px wide are laid out on a
@@ -16,6 +25,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
@@ -36,20 +48,76 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
+// CPU time of the calling thread, milliseconds.
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
+struct Timing {
+  double ms = 0.0;      // median wall time
+  double cpu_ms = 0.0;  // median thread CPU time
+  std::size_t faces = 0;
+};
+
 // Median milliseconds of detect() over `repeats` runs (after one warm-up run)
 // and the number of faces (plus too-small ones) of the last run.
-std::pair<double, std::size_t> time_detect(const detect::Detector& detector, const Image& image,
-                                           int repeats) {
-  std::size_t faces = 0;
-  std::vector<double> ms;
+Timing time_detect(const detect::Detector& detector, const Image& image, int repeats) {
+  Timing timing;
+  std::vector<double> ms, cpu_ms;
   for (int r = 0; r <= repeats; ++r) {
+    const double cpu_start = thread_cpu_ms();
     const auto start = std::chrono::steady_clock::now();
     const auto result = detector.detect(image);
     const auto stop = std::chrono::steady_clock::now();
-    faces = result.faces.size() + result.too_small.size();
-    if (r > 0) ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+    const double cpu_stop = thread_cpu_ms();
+    timing.faces = result.faces.size() + result.too_small.size();
+    if (r > 0) {
+      ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+      cpu_ms.push_back(cpu_stop - cpu_start);
+    }
   }
-  return {median(ms), faces};
+  timing.ms = median(ms);
+  timing.cpu_ms = median(cpu_ms);
+  return timing;
+}
+
+// A float exactly, as a C99 hexadecimal literal.
+std::string exact(float value) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%a", static_cast<double>(value));
+  return text;
+}
+
+// One line per face of one detect() on `image` (see --dump), with a hash
+// (FNV-1a) of the decoded pixels so that differences in decoding show.
+void dump_detections(const detect::Detector& detector, const Image& image, const fs::path& photo,
+                     std::ostream& out) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (int y = 0; y < image.rgb.rows; ++y) {
+    const auto* row = image.rgb.ptr<std::uint8_t>(y);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(image.rgb.cols) * 3; ++i) {
+      hash = (hash ^ row[i]) * 1099511628211ull;
+    }
+  }
+  const auto result = detector.detect(image);
+  out << photo.string() << ' ' << image.rgb.cols << 'x' << image.rgb.rows << " pixels " << std::hex
+      << hash << std::dec << " faces " << result.faces.size() << " too_small "
+      << result.too_small.size() << '\n';
+  auto print = [&](const char* kind, const std::vector<detect::Detection>& list) {
+    for (const auto& d : list) {
+      out << "  " << kind << " box " << exact(d.box.x) << ' ' << exact(d.box.y) << ' '
+          << exact(d.box.width) << ' ' << exact(d.box.height) << " score " << exact(d.score);
+      if (d.has_landmarks) {
+        out << " landmarks";
+        for (const auto& p : d.landmarks) out << ' ' << exact(p.x) << ' ' << exact(p.y);
+      }
+      out << '\n';
+    }
+  };
+  print("face", result.faces);
+  print("too_small", result.too_small);
 }
 
 // LFW's 250-px photos show a face whose common (dlib HOG) box is about this
@@ -118,8 +186,14 @@ int main(int argc, char** argv) {
   int repeats = 5;
   fs::path models_dir;
   fs::path small_faces;
+  fs::path list;
+  bool dump = false;
   int canvases = 4;
   app.add_option("photos", photos, "Photos to time");
+  app.add_option("--list", list, "File naming more photos, one path a line");
+  app.add_flag(
+      "--dump", dump,
+      "Print every detection exactly (hex floats) instead of timing (see the file comment)");
   app.add_option("--small-faces", small_faces,
                  "LFW folder: measure the recall of small faces instead (see --canvases)");
   app.add_option("--canvases", canvases, "Canvases of 160 faces per size for --small-faces")
@@ -164,13 +238,33 @@ int main(int argc, char** argv) {
                 << '\n';
       return 0;
     }
+    if (!list.empty()) {
+      std::ifstream in(list);
+      if (!in) throw UsageError("cannot read the photo list " + list.string());
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) photos.emplace_back(line);
+      }
+    }
     if (photos.empty()) throw UsageError("no photos given (or use --small-faces LFW_DIR)");
+    if (dump) {
+      const auto detector = detect::Detector::create(detector_name, store, full);
+      for (const auto& photo : photos) {
+        const auto decoded = io::decode_image_file(photo);
+        if (!decoded.ok()) {
+          std::cout << photo.string() << " not decoded: " << decoded.message << '\n';
+          continue;
+        }
+        dump_detections(*detector, decoded.value->image, photo, std::cout);
+      }
+      return 0;
+    }
     const auto with_all = detect::Detector::create(detector_name, store, full);
     const auto without_landmarks = detect::Detector::create(detector_name, store, no_landmarks);
     const auto whole = detect::Detector::create(detector_name, store, whole_only);
 
     nlohmann::json rows = nlohmann::json::array();
-    std::vector<double> totals, wholes, tiles, landmarks;
+    std::vector<double> totals, wholes, tiles, landmarks, cpu_totals, cpu_wholes, cpu_tiles,
+        cpu_landmarks;
     for (const auto& photo : photos) {
       const auto decoded = io::decode_image_file(photo);
       if (!decoded.ok()) {
@@ -178,20 +272,25 @@ int main(int argc, char** argv) {
         continue;
       }
       const Image& image = decoded.value->image;
-      const auto [total_ms, faces] = time_detect(*with_all, image, repeats);
-      const auto [boxes_ms, faces_no_lm] = time_detect(*without_landmarks, image, repeats);
-      const auto [whole_ms, whole_faces] = time_detect(*whole, image, repeats);
-      totals.push_back(total_ms);
-      wholes.push_back(whole_ms);
-      tiles.push_back(boxes_ms - whole_ms);
-      landmarks.push_back(total_ms - boxes_ms);
+      const Timing total = time_detect(*with_all, image, repeats);
+      const Timing boxes = time_detect(*without_landmarks, image, repeats);
+      const Timing whole_pass = time_detect(*whole, image, repeats);
+      totals.push_back(total.ms);
+      wholes.push_back(whole_pass.ms);
+      tiles.push_back(boxes.ms - whole_pass.ms);
+      landmarks.push_back(total.ms - boxes.ms);
+      cpu_totals.push_back(total.cpu_ms);
+      cpu_wholes.push_back(whole_pass.cpu_ms);
+      cpu_tiles.push_back(boxes.cpu_ms - whole_pass.cpu_ms);
+      cpu_landmarks.push_back(total.cpu_ms - boxes.cpu_ms);
       rows.push_back({{"photo", photo.filename().string()},
                       {"width", image.rgb.cols},
                       {"height", image.rgb.rows},
-                      {"faces", faces},
-                      {"ms_total", total_ms},
-                      {"ms_without_landmarks", boxes_ms},
-                      {"ms_whole_photo_pass", whole_ms}});
+                      {"faces", total.faces},
+                      {"ms_total", total.ms},
+                      {"ms_without_landmarks", boxes.ms},
+                      {"ms_whole_photo_pass", whole_pass.ms},
+                      {"cpu_ms_total", total.cpu_ms}});
     }
     const nlohmann::json report = {{"detector", detector_name},
                                    {"landmark_model", landmark_model},
@@ -203,7 +302,12 @@ int main(int argc, char** argv) {
                                     {{"total", median(totals)},
                                      {"whole_photo_pass", median(wholes)},
                                      {"tiles", median(tiles)},
-                                     {"landmarks", median(landmarks)}}}};
+                                     {"landmarks", median(landmarks)}}},
+                                   {"median_cpu_ms",
+                                    {{"total", median(cpu_totals)},
+                                     {"whole_photo_pass", median(cpu_wholes)},
+                                     {"tiles", median(cpu_tiles)},
+                                     {"landmarks", median(cpu_landmarks)}}}};
     std::cout << report.dump(2) << '\n';
   } catch (const Error& e) {
     std::cerr << "detect_bench: " << e.what() << '\n';

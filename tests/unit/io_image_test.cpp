@@ -632,6 +632,73 @@ TEST_F(ImageIoTest, RegionDecodeMatchesCropOfFullDecode) {
   EXPECT_THROW(decode_image_region_bytes(png, cv::Rect(5000, 0, 10, 10)), UsageError);
 }
 
+TEST_F(ImageIoTest, SeveralRegionsInOnePassMatchSingleRegionDecodes) {
+  const cv::Mat picture = textured(1200, 900);
+  const Bytes jpeg = encode_rgb(".jpg", picture, {cv::IMWRITE_JPEG_QUALITY, 92});
+  // Overlapping, side by side at the same rows, far apart vertically (rows
+  // in between are skipped), at the bottom edge, and partly outside the photo
+  // (all inside the 900x900 both orientations share).
+  const std::vector<cv::Rect> regions{cv::Rect(101, 53, 333, 257), cv::Rect(300, 200, 200, 150),
+                                      cv::Rect(700, 60, 120, 100), cv::Rect(40, 700, 90, 80),
+                                      cv::Rect(780, 820, 100, 80), cv::Rect(850, -20, 200, 90)};
+  for (int o : {1, 6, 3, 8}) {
+    SCOPED_TRACE("orientation " + std::to_string(o));
+    const Bytes bytes = o == 1 ? jpeg : with_exif(jpeg, exif_tiff(o, o == 6));
+    const DecodeResult full = decode_image_bytes(bytes);
+    ASSERT_TRUE(full.ok());
+    const std::vector<DecodeResult> together = decode_image_regions_bytes(bytes, regions);
+    ASSERT_EQ(together.size(), regions.size());
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+      SCOPED_TRACE("region " + std::to_string(i));
+      const DecodeResult alone = decode_image_region_bytes(bytes, regions[i]);
+      ASSERT_TRUE(alone.ok());
+      ASSERT_TRUE(together[i].ok()) << together[i].message;
+      EXPECT_EQ(together[i].value->region, alone.value->region);
+      EXPECT_EQ(together[i].value->scale, 1.0);
+      EXPECT_EQ(together[i].value->original_width, full.value->original_width);
+      ASSERT_EQ(together[i].value->image.rgb.size(), alone.value->region.size());
+      EXPECT_LE(cv::norm(together[i].value->image.rgb, alone.value->image.rgb, cv::NORM_INF), 2);
+      EXPECT_LE(cv::norm(together[i].value->image.rgb, full.value->image.rgb(alone.value->region),
+                         cv::NORM_INF),
+                2);
+    }
+  }
+  // CMYK goes through the same row copy after conversion.
+  cv::Mat inks(64, 96, CV_8UC4, cv::Scalar(0, 255, 255, 0));
+  inks(cv::Rect(48, 0, 48, 64)).setTo(cv::Scalar(255, 0, 255, 0));
+  const Bytes cmyk = cmyk_jpeg(inks, false);
+  const std::vector<DecodeResult> parts =
+      decode_image_regions_bytes(cmyk, {cv::Rect(0, 0, 40, 30), cv::Rect(56, 34, 40, 30)});
+  const DecodeResult whole = decode_image_bytes(cmyk);
+  ASSERT_TRUE(parts[0].ok() && parts[1].ok() && whole.ok());
+  EXPECT_LE(cv::norm(parts[0].value->image.rgb, whole.value->image.rgb(cv::Rect(0, 0, 40, 30)),
+                     cv::NORM_INF),
+            2);
+  EXPECT_LE(cv::norm(parts[1].value->image.rgb, whole.value->image.rgb(cv::Rect(56, 34, 40, 30)),
+                     cv::NORM_INF),
+            2);
+  // Other formats: one decode, cropped per region, exact.
+  const Bytes png = encode_rgb(".png", picture);
+  const std::vector<DecodeResult> crops =
+      decode_image_regions_bytes(png, {cv::Rect(10, 20, 30, 40), cv::Rect(500, 600, 70, 80)});
+  ASSERT_TRUE(crops[0].ok() && crops[1].ok());
+  EXPECT_EQ(cv::norm(crops[0].value->image.rgb, picture(cv::Rect(10, 20, 30, 40)), cv::NORM_INF),
+            0);
+  EXPECT_EQ(cv::norm(crops[1].value->image.rgb, picture(cv::Rect(500, 600, 70, 80)), cv::NORM_INF),
+            0);
+  // Errors are per call: a broken file fails every region; a rectangle
+  // outside the photo is a caller bug; no rectangles, no work.
+  const Bytes cut(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(jpeg.size() / 3));
+  const std::vector<DecodeResult> broken =
+      decode_image_regions_bytes(cut, {cv::Rect(0, 0, 10, 10), cv::Rect(0, 800, 10, 10)});
+  ASSERT_EQ(broken.size(), 2u);
+  EXPECT_EQ(broken[1].error, DecodeError::truncated);
+  EXPECT_EQ(broken[0].error, broken[1].error);
+  EXPECT_THROW(decode_image_regions_bytes(png, {cv::Rect(0, 0, 5, 5), cv::Rect(5000, 0, 10, 10)}),
+               UsageError);
+  EXPECT_TRUE(decode_image_regions_bytes(png, {}).empty());
+}
+
 // --------------------------------------------------------- real datasets --
 
 TEST(ImageIoDatasetTest, DecodesRealPhotos) {

@@ -22,6 +22,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "likeness/core/error.h"
@@ -808,9 +809,16 @@ std::vector<std::uint8_t> with_exif(const std::vector<std::uint8_t>& jpeg, int o
   t.insert(t.end(), date.begin(), date.end());
   t.push_back(0);
   const std::size_t length = 2 + 6 + t.size();
-  const std::array<std::uint8_t, 10> app1{0xff, 0xe1, static_cast<std::uint8_t>(length >> 8),
-                                          static_cast<std::uint8_t>(length), 'E', 'x', 'i', 'f',
-                                          0, 0};
+  const std::array<std::uint8_t, 10> app1{0xff,
+                                          0xe1,
+                                          static_cast<std::uint8_t>(length >> 8),
+                                          static_cast<std::uint8_t>(length),
+                                          'E',
+                                          'x',
+                                          'i',
+                                          'f',
+                                          0,
+                                          0};
   // Reserved up front: growing from the two-byte SOI makes GCC 12 warn
   // (-Warray-bounds, a false positive in its memmove inlining).
   std::vector<std::uint8_t> out;
@@ -914,6 +922,61 @@ TEST_F(LibraryIndexer, BigTurnedPhotoIsDescribedFromAFullResolutionCrop) {
     }
     EXPECT_TRUE(found) << "orientation " << orientation;
   }
+}
+
+// analyze_all() decodes the surroundings of every small face of a photo in
+// one pass; each face must come out as analyze() describes it alone (same
+// pixels to within chroma rounding), including faces side by side in the
+// same rows, faces far apart vertically, and a big face described from the
+// view. The photo is stored turned (EXIF 6) so that the regions are mapped
+// through the orientation too.
+TEST_F(LibraryIndexer, AllFacesAtOnceMatchFaceByFace) {
+  const testing::TempDir temp("indexer_all_faces");
+  cv::Mat upright(3000, 4000, CV_8UC3);
+  cv::randu(upright, cv::Scalar(90, 90, 90), cv::Scalar(150, 150, 150));
+  const std::vector<std::tuple<std::string, int, cv::Point>> pasted = {
+      {"Colin_Powell", 200, {600, 300}},
+      {"Tony_Blair", 180, {1500, 330}},
+      {"George_W_Bush", 160, {900, 2400}},
+      {"Gerhard_Schroeder", 220, {3300, 1800}},
+      {"Jean_Chretien", 700, {2000, 1000}}};
+  for (const auto& [name, size, at] : pasted) {
+    cv::Mat face = cv::imread(lfw_image(name, 1).string(), cv::IMREAD_COLOR);
+    ASSERT_FALSE(face.empty()) << name;
+    cv::resize(face, face, {size, size}, 0, 0, cv::INTER_CUBIC);
+    face.copyTo(upright(cv::Rect(at, face.size())));
+  }
+  cv::Mat stored;
+  cv::rotate(upright, stored, cv::ROTATE_90_COUNTERCLOCKWISE);
+  const fs::path file = temp.path() / "group.jpg";
+  write_bytes(file, with_exif(jpeg_of(stored), 6, "2021:05:06 07:08:09"));
+  const PhotoAnalyzer& analyzer = indexer().analyzer();
+  const DetectedPhoto photo = analyzer.detect(file);
+  ASSERT_TRUE(photo.ok()) << photo.message;
+  ASSERT_GE(photo.faces.size(), pasted.size());
+  std::size_t small = 0;
+  for (const detect::Detection& f : photo.faces) {
+    small += f.box.width * photo.scale < AnalyzerOptions{}.describe_from_full_below ? 1 : 0;
+  }
+  ASSERT_GE(small, 4u);  // the four small faces take the full-resolution path
+  const std::vector<AnalyzedFace> all = analyzer.analyze_all(photo);
+  ASSERT_EQ(all.size(), photo.faces.size());
+  for (std::size_t i = 0; i < photo.faces.size(); ++i) {
+    SCOPED_TRACE("face " + std::to_string(i));
+    const AnalyzedFace alone = analyzer.analyze(photo, i);
+    const match::FaceDescription& a = all[i].description;
+    const match::FaceDescription& b = alone.description;
+    ASSERT_EQ(a.member_vectors.size(), b.member_vectors.size());
+    for (std::size_t m = 0; m < a.member_vectors.size(); ++m) {
+      EXPECT_GT(cosine(a.member_vectors[m], b.member_vectors[m]), 0.999f) << "member " << m;
+    }
+    EXPECT_GT(cosine(a.fused, b.fused), 0.999f);
+    EXPECT_NEAR(a.quality.overall, b.quality.overall, 0.01);
+    EXPECT_EQ(all[i].attributes.empty(), alone.attributes.empty());
+  }
+  // A stop already requested: nothing is analyzed.
+  std::atomic<bool> stop{true};
+  EXPECT_TRUE(analyzer.analyze_all(photo, &stop).empty());
 }
 
 class LibraryIndexRepair : public LibraryIndexer {};

@@ -28,11 +28,15 @@ struct JpegJob {
   std::span<const std::uint8_t> data;
   CodecRequest request;
 
-  cv::Mat out;
+  cv::Mat out;  // the whole image, when no regions are asked for
   cv::Rect covers;
-  std::vector<std::uint8_t> row;  // one output row when it cannot go to `out` directly
-  bool scanning = false;          // jpeg_start_decompress has returned
-  bool rows_done = false;         // every requested row has been read
+  std::vector<cv::Mat> regions;       // one per CodecRequest::stored_regions
+  std::vector<std::uint8_t> row;      // one decoded row when it cannot go to `out` directly
+  std::vector<std::uint8_t> rgb_row;  // the row converted from CMYK (regions only)
+  // The regions' rows as disjoint [top, bottom) ranges, top to bottom.
+  std::vector<std::pair<int, int>> bands;
+  bool scanning = false;   // jpeg_start_decompress has returned
+  bool rows_done = false;  // every requested row has been read
   bool fatal = false;
   bool unsupported = false;
   bool out_of_memory = false;
@@ -155,64 +159,90 @@ bool run(JpegJob& job) {
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   const bool inverted = cinfo.saw_Adobe_marker != 0;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;  // gray -> RGB is done by libjpeg
-  const cv::Rect& region = job.request.stored_region;
-  const bool cropping = !region.empty();
+  const std::vector<cv::Rect>& regions = job.request.stored_regions;
+  const bool cropping = !regions.empty();
   if (!cropping) {
     cinfo.scale_num = 1;
     cinfo.scale_denom = static_cast<unsigned int>(job.request.scale_denominator);
   }
   jpeg_start_decompress(&cinfo);
+  const int components = cmyk ? 4 : 3;
 
-  JDIMENSION x_start = 0;
-  JDIMENSION out_width = cinfo.output_width;
-  JDIMENSION first_row = 0;
-  JDIMENSION row_count = cinfo.output_height;
-  if (cropping) {
-    // One MCU (at most 16 pixels) of margin on each side: chroma upsampling
-    // at the window's edge lacks its neighbour and would differ from a full
-    // decode. jpeg_crop_scanline widens the window further to whole MCU
-    // columns; the extra is trimmed below.
-    const int left = std::max(0, region.x - 16);
-    const int right = std::min(static_cast<int>(cinfo.output_width), region.x + region.width + 16);
-    x_start = static_cast<JDIMENSION>(left);
-    out_width = static_cast<JDIMENSION>(right - left);
+  if (!cropping) {
+    try {
+      job.out.create(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width),
+                     CV_8UC3);
+      job.row.resize(std::size_t{cinfo.output_width} * static_cast<std::size_t>(components));
+    } catch (...) {  // std::bad_alloc or cv::Exception(out of memory)
+      job.out_of_memory = true;
+      jpeg_destroy_decompress(&cinfo);
+      return false;
+    }
+    job.covers =
+        cv::Rect(0, 0, static_cast<int>(cinfo.image_width), static_cast<int>(cinfo.image_height));
+    job.scanning = true;
+    for (JDIMENSION y = 0; y < cinfo.output_height; ++y) {
+      std::uint8_t* target = job.out.ptr<std::uint8_t>(static_cast<int>(y));
+      JSAMPROW row = cmyk ? job.row.data() : target;
+      if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;  // cannot happen with a memory source
+      if (cmyk)
+        cmyk_row_to_rgb(job.row.data(), target, static_cast<int>(cinfo.output_width), inverted);
+    }
+  } else {
+    // All regions in one pass: the entropy-coded data is read once, down to
+    // the lowest region, however many regions there are. The decoded columns
+    // are the regions' union plus one MCU (at most 16 pixels) on each side:
+    // chroma upsampling at the window's edge lacks its neighbour and would
+    // differ from a full decode. jpeg_crop_scanline widens the window further
+    // to whole MCU columns. Rows no region needs are skipped (no IDCT).
+    int left = static_cast<int>(cinfo.output_width), right = 0;
+    for (const cv::Rect& r : regions) {
+      left = std::min(left, r.x);
+      right = std::max(right, r.x + r.width);
+    }
+    left = std::max(0, left - 16);
+    right = std::min(static_cast<int>(cinfo.output_width), right + 16);
+    JDIMENSION x_start = static_cast<JDIMENSION>(left);
+    JDIMENSION out_width = static_cast<JDIMENSION>(right - left);
     if (out_width < cinfo.output_width) {
       jpeg_crop_scanline(&cinfo, &x_start, &out_width);
     } else {
       x_start = 0;
+      out_width = cinfo.output_width;
     }
-    first_row = static_cast<JDIMENSION>(region.y);
-    row_count = static_cast<JDIMENSION>(region.height);
-  }
-  const int skip_columns = cropping ? region.x - static_cast<int>(x_start) : 0;
-  const int width = cropping ? region.width : static_cast<int>(cinfo.output_width);
-  const int components = cmyk ? 4 : 3;
-
-  try {
-    job.out.create(static_cast<int>(row_count), width, CV_8UC3);
-    job.row.resize(std::size_t{cinfo.output_width} * static_cast<std::size_t>(components));
-  } catch (...) {  // std::bad_alloc or cv::Exception(out of memory)
-    job.out_of_memory = true;
-    jpeg_destroy_decompress(&cinfo);
-    return false;
-  }
-  job.covers = cropping ? region
-                        : cv::Rect(0, 0, static_cast<int>(cinfo.image_width),
-                                   static_cast<int>(cinfo.image_height));
-
-  job.scanning = true;
-  if (first_row > 0) jpeg_skip_scanlines(&cinfo, first_row);
-  const bool direct = !cmyk && skip_columns == 0 && out_width == static_cast<JDIMENSION>(width);
-  for (JDIMENSION y = 0; y < row_count; ++y) {
-    std::uint8_t* target = job.out.ptr<std::uint8_t>(static_cast<int>(y));
-    JSAMPROW row = direct ? target : job.row.data();
-    if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;  // cannot happen with a memory source
-    if (direct) continue;
-    const std::uint8_t* src = job.row.data() + static_cast<std::size_t>(skip_columns) * components;
-    if (cmyk) {
-      cmyk_row_to_rgb(src, target, width, inverted);
-    } else {
-      std::copy(src, src + std::size_t{3} * static_cast<std::size_t>(width), target);
+    try {
+      job.regions.reserve(regions.size());
+      for (const cv::Rect& r : regions) job.regions.emplace_back(r.height, r.width, CV_8UC3);
+      job.row.resize(std::size_t{out_width} * static_cast<std::size_t>(components));
+      if (cmyk) job.rgb_row.resize(std::size_t{out_width} * 3);
+    } catch (...) {
+      job.out_of_memory = true;
+      jpeg_destroy_decompress(&cinfo);
+      return false;
+    }
+    job.scanning = true;
+    for (const auto& [top, bottom] : job.bands) {
+      if (static_cast<JDIMENSION>(top) > cinfo.output_scanline) {
+        jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(top) - cinfo.output_scanline);
+      }
+      for (int y = top; y < bottom; ++y) {
+        JSAMPROW row = job.row.data();
+        if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;  // cannot happen with a memory source
+        const std::uint8_t* rgb = job.row.data();
+        if (cmyk) {
+          cmyk_row_to_rgb(job.row.data(), job.rgb_row.data(), static_cast<int>(out_width),
+                          inverted);
+          rgb = job.rgb_row.data();
+        }
+        for (std::size_t i = 0; i < regions.size(); ++i) {
+          const cv::Rect& r = regions[i];
+          if (y < r.y || y >= r.y + r.height) continue;
+          const std::uint8_t* src =
+              rgb + std::size_t{3} * static_cast<std::size_t>(r.x - static_cast<int>(x_start));
+          std::copy(src, src + std::size_t{3} * static_cast<std::size_t>(r.width),
+                    job.regions[i].ptr<std::uint8_t>(y - r.y));
+        }
+      }
     }
   }
   job.rows_done = true;
@@ -233,6 +263,16 @@ CodecOutput decode_jpeg(std::span<const std::uint8_t> data, const ImageHeader& h
   JpegJob job;
   job.data = data;
   job.request = request;
+  std::vector<std::pair<int, int>> rows;
+  for (const cv::Rect& r : request.stored_regions) rows.emplace_back(r.y, r.y + r.height);
+  std::sort(rows.begin(), rows.end());
+  for (const auto& band : rows) {
+    if (!job.bands.empty() && band.first <= job.bands.back().second) {
+      job.bands.back().second = std::max(job.bands.back().second, band.second);
+    } else {
+      job.bands.push_back(band);
+    }
+  }
   const bool finished = run(job);
 
   CodecOutput out;
@@ -265,6 +305,7 @@ CodecOutput decode_jpeg(std::span<const std::uint8_t> data, const ImageHeader& h
   }
   out.rgb = std::move(job.out);
   out.covers = job.covers;
+  out.regions = std::move(job.regions);
   return out;
 }
 

@@ -163,4 +163,16 @@ DecodeResult decode_image_region_bytes(std::span<const std::uint8_t> bytes, cons
                                        const DecodeOptions& options = {},
                                        std::string_view name_for_messages = "");
 
+// Several regions of one photo, in one pass: element i is what
+// decode_image_region_bytes(bytes, regions[i], ...) returns (to within the
+// rounding of chroma upsampling, at most 2 levels), but a JPEG's entropy-coded
+// data, the bulk of its decoding cost, is read once down to the lowest region
+// instead of once per region, and other formats are decoded once. On failure
+// every element carries the same error. Throws likeness::UsageError if any
+// rectangle does not overlap the photo. An empty list gives an empty result.
+std::vector<DecodeResult> decode_image_regions_bytes(std::span<const std::uint8_t> bytes,
+                                                     const std::vector<cv::Rect>& regions,
+                                                     const DecodeOptions& options = {},
+                                                     std::string_view name_for_messages = "");
+
 }  // namespace likeness::io

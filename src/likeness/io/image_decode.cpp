@@ -121,42 +121,54 @@ int choose_denominator(const ImageHeader& header, int min_long_side) {
   return 1;
 }
 
-DecodeResult decode(std::span<const std::uint8_t> bytes, const DecodeOptions& options,
-                    const std::string& name, const cv::Rect* region) {
-  if (bytes.empty()) return failure(DecodeError::empty, name, "empty file (0 bytes)");
+// Decodes the whole photo (regions == nullptr: one result) or each of
+// *regions (one result per rectangle, in order) from one codec pass. On
+// failure every result carries the same error.
+std::vector<DecodeResult> decode(std::span<const std::uint8_t> bytes, const DecodeOptions& options,
+                                 const std::string& name, const std::vector<cv::Rect>* regions) {
+  const std::size_t results = regions != nullptr ? regions->size() : 1;
+  const auto failed = [&](DecodeError error, const std::string& reason) {
+    return std::vector<DecodeResult>(results, failure(error, name, reason));
+  };
+  if (bytes.empty()) return failed(DecodeError::empty, "empty file (0 bytes)");
   HeaderParse parsed = detail::parse_header(bytes, /*complete=*/true);
-  if (parsed.status != ParseStatus::ok)
-    return failure(to_error(parsed.status), name, parsed.reason);
+  if (parsed.status != ParseStatus::ok) return failed(to_error(parsed.status), parsed.reason);
   const ImageHeader& header = parsed.header;
 
   // The decompression-bomb check: from the header, before any codec runs.
   const std::int64_t pixels = std::int64_t{header.width} * header.height;
   if (pixels > options.max_pixels) {
-    return failure(DecodeError::too_many_pixels, name,
-                   "image is " + std::to_string(header.width) + "x" +
-                       std::to_string(header.height) + " = " + std::to_string(pixels) +
-                       " pixels, more than the limit of " + std::to_string(options.max_pixels) +
-                       " (DecodeOptions::max_pixels)");
+    return failed(DecodeError::too_many_pixels,
+                  "image is " + std::to_string(header.width) + "x" + std::to_string(header.height) +
+                      " = " + std::to_string(pixels) + " pixels, more than the limit of " +
+                      std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
   }
 
   const int orientation = options.apply_exif_orientation ? header.exif_orientation : 1;
   const int shown_width = orientation >= 5 ? header.height : header.width;
   const int shown_height = orientation >= 5 ? header.width : header.height;
+  const cv::Rect whole(0, 0, shown_width, shown_height);
 
   CodecRequest request;
   request.accept_damaged = options.accept_damaged;
-  cv::Rect shown_region(0, 0, shown_width, shown_height);
-  if (region != nullptr) {
-    shown_region = *region & shown_region;
-    if (shown_region.empty()) {
-      throw UsageError("decode_image_region: rectangle (" + std::to_string(region->x) + ", " +
-                       std::to_string(region->y) + ", " + std::to_string(region->width) + "x" +
-                       std::to_string(region->height) + ") does not overlap the " +
-                       std::to_string(shown_width) + "x" + std::to_string(shown_height) +
-                       " image " + name);
+  std::vector<cv::Rect> shown_regions;
+  if (regions != nullptr) {
+    for (const cv::Rect& region : *regions) {
+      const cv::Rect shown = region & whole;
+      if (shown.empty()) {
+        throw UsageError("decode_image_region: rectangle (" + std::to_string(region.x) + ", " +
+                         std::to_string(region.y) + ", " + std::to_string(region.width) + "x" +
+                         std::to_string(region.height) + ") does not overlap the " +
+                         std::to_string(shown_width) + "x" + std::to_string(shown_height) +
+                         " image " + name);
+      }
+      shown_regions.push_back(shown);
+      request.stored_regions.push_back(
+          stored_rect(shown, orientation, header.width, header.height));
     }
-    request.stored_region = stored_rect(shown_region, orientation, header.width, header.height);
+    if (shown_regions.empty()) return {};
   } else {
+    shown_regions.push_back(whole);
     request.scale_denominator = choose_denominator(header, options.min_long_side);
   }
 
@@ -176,40 +188,45 @@ DecodeResult decode(std::span<const std::uint8_t> bytes, const DecodeOptions& op
         decoded = detail::decode_bmp(bytes, parsed);
         break;
       case ImageFormat::unknown:
-        return failure(DecodeError::unsupported_format, name, "unsupported format");
+        return failed(DecodeError::unsupported_format, "unsupported format");
     }
   } catch (const std::bad_alloc&) {
-    return failure(DecodeError::too_many_pixels, name, "out of memory while decoding");
+    return failed(DecodeError::too_many_pixels, "out of memory while decoding");
   } catch (const cv::Exception& e) {
-    return failure(DecodeError::corrupt, name, std::string("decoder error: ") + e.what());
+    return failed(DecodeError::corrupt, std::string("decoder error: ") + e.what());
   }
-  if (decoded.error != DecodeError::none) return failure(decoded.error, name, decoded.reason);
+  if (decoded.error != DecodeError::none) return failed(decoded.error, decoded.reason);
 
-  cv::Mat stored = decoded.rgb;
-  if (!request.stored_region.empty() && decoded.covers != request.stored_region) {
-    // Codecs without region support decoded everything: crop here.
-    stored = decoded.rgb(request.stored_region - decoded.covers.tl());
+  std::vector<DecodeResult> out(shown_regions.size());
+  for (std::size_t i = 0; i < shown_regions.size(); ++i) {
+    cv::Mat stored;
+    if (!decoded.regions.empty()) {
+      stored = decoded.regions[i];  // the codec decoded exactly this region
+    } else if (request.stored_regions.empty()) {
+      stored = decoded.rgb;
+    } else {
+      // Codecs without region support decoded everything: crop here.
+      stored = decoded.rgb(request.stored_regions[i] - decoded.covers.tl());
+    }
+    DecodedImage image;
+    cv::Mat& rgb = image.image.rgb;
+    rgb = orient(stored, orientation);
+    // A crop left as a view would keep the whole decoded buffer alive.
+    if (!decoded.rgb.empty() && rgb.datastart == decoded.rgb.datastart &&
+        rgb.size() != decoded.rgb.size()) {
+      rgb = rgb.clone();
+    }
+    image.format = header.format;
+    image.original_width = shown_width;
+    image.original_height = shown_height;
+    image.region = shown_regions[i];
+    image.scale = 1.0 / request.scale_denominator;
+    image.exif_orientation = header.exif_orientation;
+    image.orientation_applied = orientation != 1;
+    image.capture_time = header.capture_time;
+    image.warnings = decoded.warnings;
+    out[i].value = std::move(image);
   }
-
-  DecodedImage image;
-  cv::Mat& rgb = image.image.rgb;
-  rgb = orient(stored, orientation);
-  // A crop left as a view would keep the whole decoded buffer alive.
-  if (rgb.datastart == decoded.rgb.datastart && rgb.size() != decoded.rgb.size()) {
-    rgb = rgb.clone();
-  }
-  image.format = header.format;
-  image.original_width = shown_width;
-  image.original_height = shown_height;
-  image.region = shown_region;
-  image.scale = 1.0 / request.scale_denominator;
-  image.exif_orientation = header.exif_orientation;
-  image.orientation_applied = orientation != 1;
-  image.capture_time = header.capture_time;
-  image.warnings = std::move(decoded.warnings);
-
-  DecodeResult out;
-  out.value = std::move(image);
   return out;
 }
 
@@ -217,38 +234,48 @@ std::string label(std::string_view name) {
   return name.empty() ? std::string("<memory>") : std::string(name);
 }
 
-DecodeResult decode_file(const std::filesystem::path& path, const DecodeOptions& options,
-                         const cv::Rect* region) {
+std::vector<DecodeResult> decode_file(const std::filesystem::path& path,
+                                      const DecodeOptions& options,
+                                      const std::vector<cv::Rect>* regions) {
   FileBytes file = read_file_bytes(path, options.max_file_bytes);
   if (!file.ok()) {
     DecodeResult out;
     out.error = detail::from_file_error(file.error);
     out.message = file.message;
-    return out;
+    return std::vector<DecodeResult>(regions != nullptr ? regions->size() : 1, out);
   }
-  return decode(file.bytes, options, path.string(), region);
+  return decode(file.bytes, options, path.string(), regions);
 }
 
 }  // namespace
 
 DecodeResult decode_image_file(const std::filesystem::path& path, const DecodeOptions& options) {
-  return decode_file(path, options, nullptr);
+  return std::move(decode_file(path, options, nullptr).front());
 }
 
 DecodeResult decode_image_bytes(std::span<const std::uint8_t> bytes, const DecodeOptions& options,
                                 std::string_view name_for_messages) {
-  return decode(bytes, options, label(name_for_messages), nullptr);
+  return std::move(decode(bytes, options, label(name_for_messages), nullptr).front());
 }
 
 DecodeResult decode_image_region_file(const std::filesystem::path& path, const cv::Rect& region,
                                       const DecodeOptions& options) {
-  return decode_file(path, options, &region);
+  const std::vector<cv::Rect> regions{region};
+  return std::move(decode_file(path, options, &regions).front());
 }
 
 DecodeResult decode_image_region_bytes(std::span<const std::uint8_t> bytes, const cv::Rect& region,
                                        const DecodeOptions& options,
                                        std::string_view name_for_messages) {
-  return decode(bytes, options, label(name_for_messages), &region);
+  const std::vector<cv::Rect> regions{region};
+  return std::move(decode(bytes, options, label(name_for_messages), &regions).front());
+}
+
+std::vector<DecodeResult> decode_image_regions_bytes(std::span<const std::uint8_t> bytes,
+                                                     const std::vector<cv::Rect>& regions,
+                                                     const DecodeOptions& options,
+                                                     std::string_view name_for_messages) {
+  return decode(bytes, options, label(name_for_messages), &regions);
 }
 
 }  // namespace likeness::io

@@ -32,7 +32,9 @@ HeaderParse parse_header(std::span<const std::uint8_t> data, bool complete);
 // What a codec is asked to produce. Rectangles are in stored (not oriented)
 // full-resolution pixels.
 struct CodecRequest {
-  cv::Rect stored_region;     // empty: the whole image
+  // Empty: the whole image. Otherwise these rectangles, each inside the image,
+  // at full resolution (a codec may ignore them and decode everything).
+  std::vector<cv::Rect> stored_regions;
   int scale_denominator = 1;  // JPEG only: 1, 2, 4 or 8
   bool accept_damaged = false;
 };
@@ -40,6 +42,9 @@ struct CodecRequest {
 struct CodecOutput {
   cv::Mat rgb;      // CV_8UC3, RGB, stored orientation; empty on failure
   cv::Rect covers;  // the stored full-resolution rectangle `rgb` shows
+  // A codec that decoded the requested regions themselves (JPEG) leaves `rgb`
+  // empty and puts one CV_8UC3 image per CodecRequest::stored_regions here.
+  std::vector<cv::Mat> regions;
   DecodeError error = DecodeError::none;
   std::string reason;
   std::vector<std::string> warnings;

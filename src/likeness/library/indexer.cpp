@@ -323,12 +323,13 @@ class Run {
     if (!photo.capture_time.empty()) out.photo.capture_time = photo.capture_time;
     out.too_small = photo.too_small;
     const std::vector<std::string>& members = analyzer_.recognizer().members();
+    std::vector<AnalyzedFace> all = analyzer_.analyze_all(photo, options_.stop);
+    if (all.size() < photo.faces.size() || stopped()) {
+      // Half a photo must not be committed: leave it for the next run.
+      return failed(std::move(out), "", "");
+    }
     for (std::size_t i = 0; i < photo.faces.size(); ++i) {
-      if (stopped()) {
-        // Half a photo must not be committed: leave it for the next run.
-        return failed(std::move(out), "", "");
-      }
-      AnalyzedFace analyzed = analyzer_.analyze(photo, i);
+      AnalyzedFace& analyzed = all[i];
       match::FaceDescription& description = analyzed.description;
       NewFace face{face_record(photo.faces[i], description), {}};
       if (!analyzed.attributes.empty()) {
