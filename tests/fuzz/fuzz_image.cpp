@@ -1,9 +1,9 @@
 // fuzz_image: libFuzzer target for everything a hostile photo file reaches in
 // likeness/io: format sniffing, the header parsers (probe), the JPEG, PNG,
 // BMP and WEBP decoders through decode_image_bytes (full, DCT-scaled with
-// damaged data accepted, and a region), EXIF orientation, and parse_exif on
-// the raw bytes (so bare TIFF blocks are fuzzed too, not only those that a
-// valid container carries).
+// damaged data accepted, and regions one at a time and several in one
+// pass), EXIF orientation, and parse_exif on the raw bytes (so bare TIFF
+// blocks are fuzzed too, not only those that a valid container carries).
 //
 // Besides crashes and sanitizer reports it checks the contracts of image.h,
 // so a wrong answer also fails: an error has a kind and a message, a decoded
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "likeness/io/exif.h"
 #include "likeness/io/image.h"
@@ -140,14 +141,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const int w = full.value->original_width;
     const int h = full.value->original_height;
     const cv::Rect photo(0, 0, w, h);
-    for (const cv::Rect& asked :
-         {cv::Rect(w / 4, h / 4, w / 2 + 1, h / 2 + 1), cv::Rect(w - 1, h - 1, w + 5, h + 5)}) {
-      const DecodeResult region = decode_image_region_bytes(bytes, asked, options, "fuzz");
-      check_decoded(region, probe, /*oriented=*/true);
-      if (!region.ok()) continue;
-      FUZZ_CHECK(region.value->region == (asked & photo));
-      FUZZ_CHECK(region.value->image.width() == region.value->region.width);
-      FUZZ_CHECK(region.value->image.height() == region.value->region.height);
+    // One at a time, then together in one pass (with a third, overlapping
+    // strip along the top), as the indexer asks for small faces.
+    const std::vector<cv::Rect> asked{cv::Rect(w / 4, h / 4, w / 2 + 1, h / 2 + 1),
+                                      cv::Rect(w - 1, h - 1, w + 5, h + 5),
+                                      cv::Rect(0, 0, w, h / 3 + 1)};
+    const std::vector<DecodeResult> together =
+        decode_image_regions_bytes(bytes, asked, options, "fuzz");
+    FUZZ_CHECK(together.size() == asked.size());
+    for (std::size_t i = 0; i < asked.size(); ++i) {
+      const DecodeResult alone = decode_image_region_bytes(bytes, asked[i], options, "fuzz");
+      for (const DecodeResult* region : {&alone, &together[i]}) {
+        check_decoded(*region, probe, /*oriented=*/true);
+        if (!region->ok()) continue;
+        FUZZ_CHECK(region->value->region == (asked[i] & photo));
+        FUZZ_CHECK(region->value->image.width() == region->value->region.width);
+        FUZZ_CHECK(region->value->image.height() == region->value->region.height);
+      }
     }
   }
   return 0;
