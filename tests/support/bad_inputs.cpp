@@ -186,6 +186,61 @@ Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck) {
   return out;
 }
 
+Bytes repeated_scan_jpeg(int width, int height, int scans) {
+  if (width < 1 || height < 1 || scans < 2) fail("repeated_scan_jpeg: bad arguments");
+  jpeg_compress_struct cinfo{};
+  jpeg_error_mgr errors{};
+  cinfo.err = jpeg_std_error(&errors);
+  jpeg_CreateCompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buffer, &size);
+  cinfo.image_width = static_cast<JDIMENSION>(width);
+  cinfo.image_height = static_cast<JDIMENSION>(height);
+  cinfo.input_components = 1;
+  cinfo.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults(&cinfo);
+  // Scan 1: the DC coefficients; scan 2: all AC coefficients at once.
+  jpeg_scan_info script[2]{};
+  script[0].comps_in_scan = 1;
+  script[0].component_index[0] = 0;
+  script[1] = script[0];
+  script[1].Ss = 1;
+  script[1].Se = 63;
+  cinfo.scan_info = script;
+  cinfo.num_scans = 2;
+  jpeg_start_compress(&cinfo, TRUE);
+  // Uniform grey: every AC coefficient is zero, so the AC scan is a few EOB
+  // runs, whatever the size.
+  std::vector<JSAMPLE> row(static_cast<std::size_t>(width), 128);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW rows[] = {row.data()};
+    jpeg_write_scanlines(&cinfo, rows, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  const Bytes file(buffer, buffer + size);
+  std::free(buffer);
+  // The second SOS marker starts the AC scan, which runs to the EOI marker.
+  std::size_t start_of_scan[2] = {0, 0};
+  int found = 0;
+  for (std::size_t i = 2; i + 1 < file.size() && found < 2; ++i) {
+    if (file[i] == 0xFF && file[i + 1] == 0xDA) start_of_scan[found++] = i;
+  }
+  if (found != 2 || file[file.size() - 2] != 0xFF || file.back() != 0xD9) {
+    fail("repeated_scan_jpeg: libjpeg wrote an unexpected layout");
+  }
+  const std::size_t ac = start_of_scan[1], end = file.size() - 2;
+  Bytes out(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(ac));
+  for (int k = 1; k < scans; ++k) {
+    out.insert(out.end(), file.begin() + static_cast<std::ptrdiff_t>(ac),
+               file.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  out.push_back(0xFF);
+  out.push_back(0xD9);
+  return out;
+}
+
 cv::Mat adobe_cmyk_of(const cv::Mat& rgb) {
   cv::Mat out(rgb.size(), CV_8UC4);
   for (int y = 0; y < rgb.rows; ++y) {
@@ -413,6 +468,8 @@ Corpus write_bad_inputs_corpus(const fs::path& folder, const std::vector<fs::pat
   bad("random bytes with a name that is not UTF-8", std::string("bad \xff\xfe.png"), "not_an_image",
       random_bytes(2000, 8));
   bad("PNG claiming 50000x50000 pixels", "bomb.png", "too_many_pixels", png_bomb(50000, 50000));
+  bad("progressive JPEG repeating one scan 20,000 times", "scans.jpg", "corrupt",
+      repeated_scan_jpeg(4000, 3000, 20000));
   bad("WEBP of 16383x16383 pixels", "huge.webp", "too_many_pixels",
       uniform_lossless_webp(16383, 16383, {255, 200, 100, 50}));
   if (::mkfifo((folder / "pipe.jpg").c_str(), 0600) != 0) {

@@ -33,6 +33,13 @@ Bytes encode_rgb(const std::string& ext, const cv::Mat& rgb, const std::vector<i
 // as written to the file (libjpeg adds the Adobe APP14 marker, so 255 = no ink).
 Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck);
 
+// A valid grey progressive JPEG of width x height (a DC scan and one AC scan)
+// whose AC scan is then repeated until the file holds `scans` scans: libjpeg
+// decodes every repeat over the whole image, and an EOB run makes each repeat
+// a few dozen bytes (the "many scans" decoding-time bomb). With scans = 2 it
+// is an ordinary progressive JPEG.
+Bytes repeated_scan_jpeg(int width, int height, int scans);
+
 // The Adobe CMYK values (CV_8UC4, inverted inks, black taken out) that show
 // as `rgb` (CV_8UC3).
 cv::Mat adobe_cmyk_of(const cv::Mat& rgb);

@@ -40,12 +40,20 @@ struct JpegJob {
   bool fatal = false;
   bool unsupported = false;
   bool out_of_memory = false;
-  bool hit_eof = false;  // data ended before the image was complete
-  bool damaged = false;  // libjpeg found corrupt entropy-coded data
+  bool hit_eof = false;         // data ended before the image was complete
+  bool damaged = false;         // libjpeg found corrupt entropy-coded data
+  bool too_many_scans = false;  // more than kMaxScans: refused
   std::string fatal_message;
   std::string damage_message;
   std::vector<std::string> warnings;
 };
+
+// A progressive JPEG is read scan by scan, and every scan visits every block
+// of the image however few bytes it takes: one scan repeated (an EOB run
+// covers a whole 12-MP image in a few bytes) makes a 75-KB file with 2,000
+// scans that takes 2.8 s to decode, and a few MB would take minutes. Real
+// encoders write about 10-20 scans; libjpeg-turbo's own tools use this limit.
+constexpr int kMaxScans = 500;
 
 struct ErrorManager {
   jpeg_error_mgr pub;  // first member: libjpeg casts jpeg_error_mgr* to ErrorManager*
@@ -126,6 +134,19 @@ void on_emit_message(j_common_ptr cinfo, int level) {
 
 void on_output_message(j_common_ptr) {}  // never print to stderr
 
+struct ScanLimit {
+  jpeg_progress_mgr pub;  // first member: libjpeg calls it with this address
+  j_decompress_ptr cinfo;
+};
+
+// libjpeg calls this between the steps of reading each scan.
+void on_progress(j_common_ptr common) {
+  const ScanLimit* limit = reinterpret_cast<const ScanLimit*>(common->progress);
+  if (limit->cinfo->input_scan_number <= kMaxScans) return;
+  manager(common)->job->too_many_scans = true;
+  std::longjmp(manager(common)->jump, 1);
+}
+
 // CMYK as Photoshop writes it (Adobe APP14 marker) is stored inverted; plain
 // CMYK is not.
 void cmyk_row_to_rgb(const std::uint8_t* cmyk, std::uint8_t* rgb, int width, bool inverted) {
@@ -153,6 +174,10 @@ bool run(JpegJob& job) {
     return false;
   }
   jpeg_CreateDecompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
+  ScanLimit limit{};
+  limit.pub.progress_monitor = on_progress;
+  limit.cinfo = &cinfo;
+  cinfo.progress = &limit.pub;
   jpeg_mem_src(&cinfo, job.data.data(), static_cast<unsigned long>(job.data.size()));
   jpeg_read_header(&cinfo, TRUE);
 
@@ -278,7 +303,11 @@ CodecOutput decode_jpeg(std::span<const std::uint8_t> data, const ImageHeader& h
   CodecOutput out;
   out.warnings = std::move(job.warnings);
   if (!finished) {
-    if (job.out_of_memory) {
+    if (job.too_many_scans) {
+      out.error = DecodeError::corrupt;
+      out.reason = "progressive JPEG with more than " + std::to_string(kMaxScans) +
+                   " scans (real encoders write about 10-20; decoding it could take minutes)";
+    } else if (job.out_of_memory) {
       out.error = DecodeError::too_many_pixels;
       out.reason = "out of memory while decoding the JPEG";
     } else if (job.hit_eof) {
