@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -155,8 +156,12 @@ Bytes encode_rgb(const std::string& ext, const cv::Mat& rgb, const std::vector<i
   return out;
 }
 
-Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck) {
-  if (stored.type() != CV_8UC4) fail("cmyk_jpeg needs CV_8UC4");
+namespace {
+
+// Encodes `stored` (CV_8UC1 or CV_8UC4, as written to the file) with libjpeg
+// directly; configure(cinfo) runs after jpeg_set_defaults.
+Bytes libjpeg_encode(const cv::Mat& stored, J_COLOR_SPACE in_color_space,
+                     const std::function<void(jpeg_compress_struct&)>& configure) {
   jpeg_compress_struct cinfo{};
   jpeg_error_mgr errors{};
   cinfo.err = jpeg_std_error(&errors);
@@ -166,11 +171,10 @@ Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck) {
   jpeg_mem_dest(&cinfo, &buffer, &size);
   cinfo.image_width = static_cast<JDIMENSION>(stored.cols);
   cinfo.image_height = static_cast<JDIMENSION>(stored.rows);
-  cinfo.input_components = 4;
-  cinfo.in_color_space = JCS_CMYK;
+  cinfo.input_components = stored.channels();
+  cinfo.in_color_space = in_color_space;
   jpeg_set_defaults(&cinfo);
-  if (ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
-  jpeg_set_quality(&cinfo, 95, TRUE);
+  configure(cinfo);
   jpeg_start_compress(&cinfo, TRUE);
   const cv::Mat rows = stored.isContinuous() ? stored : stored.clone();
   while (cinfo.next_scanline < cinfo.image_height) {
@@ -186,20 +190,18 @@ Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck) {
   return out;
 }
 
+}  // namespace
+
+Bytes cmyk_jpeg(const cv::Mat& stored, bool ycck) {
+  if (stored.type() != CV_8UC4) fail("cmyk_jpeg needs CV_8UC4");
+  return libjpeg_encode(stored, JCS_CMYK, [&](jpeg_compress_struct& cinfo) {
+    if (ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
+    jpeg_set_quality(&cinfo, 95, TRUE);
+  });
+}
+
 Bytes repeated_scan_jpeg(int width, int height, int scans) {
   if (width < 1 || height < 1 || scans < 2) fail("repeated_scan_jpeg: bad arguments");
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr errors{};
-  cinfo.err = jpeg_std_error(&errors);
-  jpeg_CreateCompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buffer, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(width);
-  cinfo.image_height = static_cast<JDIMENSION>(height);
-  cinfo.input_components = 1;
-  cinfo.in_color_space = JCS_GRAYSCALE;
-  jpeg_set_defaults(&cinfo);
   // Scan 1: the DC coefficients; scan 2: all AC coefficients at once.
   jpeg_scan_info script[2]{};
   script[0].comps_in_scan = 1;
@@ -207,20 +209,13 @@ Bytes repeated_scan_jpeg(int width, int height, int scans) {
   script[1] = script[0];
   script[1].Ss = 1;
   script[1].Se = 63;
-  cinfo.scan_info = script;
-  cinfo.num_scans = 2;
-  jpeg_start_compress(&cinfo, TRUE);
   // Uniform grey: every AC coefficient is zero, so the AC scan is a few EOB
   // runs, whatever the size.
-  std::vector<JSAMPLE> row(static_cast<std::size_t>(width), 128);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW rows[] = {row.data()};
-    jpeg_write_scanlines(&cinfo, rows, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  const Bytes file(buffer, buffer + size);
-  std::free(buffer);
+  const Bytes file = libjpeg_encode(cv::Mat(height, width, CV_8UC1, cv::Scalar(128)), JCS_GRAYSCALE,
+                                    [&](jpeg_compress_struct& cinfo) {
+                                      cinfo.scan_info = script;
+                                      cinfo.num_scans = 2;
+                                    });
   // The second SOS marker starts the AC scan, which runs to the EOI marker.
   std::size_t start_of_scan[2] = {0, 0};
   int found = 0;
