@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "likeness/library/indexer.h"
@@ -112,13 +115,21 @@ nlohmann::json summary_json(const library::IndexSummary& s, const library::Libra
   return out;
 }
 
+// "1 photo", "2 photos".
+std::string count_of(std::int64_t n, std::string_view noun) {
+  return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+std::string count_of(std::size_t n, std::string_view noun) {
+  return count_of(static_cast<std::int64_t>(n), noun);
+}
+
 void print_summary(const library::IndexSummary& s, const library::Library& lib,
                    store::Catalog& catalog) {
   const double rate =
       s.seconds > 0.0 ? static_cast<double>(s.photos_indexed() + s.failed) / s.seconds : 0.0;
   std::cout << (s.interrupted ? "Stopped" : "Done") << " in " << format_duration(s.seconds)
-            << ": indexed " << s.photos_indexed() << " photos (" << s.photos_new << " new, "
-            << s.photos_changed << " changed), " << s.faces_added << " faces";
+            << ": indexed " << count_of(s.photos_indexed(), "photo") << " (" << s.photos_new
+            << " new, " << s.photos_changed << " changed), " << count_of(s.faces_added, "face");
   if (s.photos_indexed() + s.failed > 0) {
     char text[32];
     std::snprintf(text, sizeof text, "%.2f", rate);
@@ -127,10 +138,14 @@ void print_summary(const library::IndexSummary& s, const library::Library& lib,
   std::cout << ".\n";
   std::cout << "Skipped " << s.unchanged << " unchanged";
   if (s.photos_touched > 0) std::cout << ", updated " << s.photos_touched << " touched";
-  if (s.other_files > 0) std::cout << ", ignored " << s.other_files << " files that are not photos";
+  if (s.other_files > 0) {
+    std::cout << ", ignored " << count_of(s.other_files, "file")
+              << (s.other_files == 1 ? " that is not a photo" : " that are not photos");
+  }
   std::cout << ".\n";
   if (s.faces_too_small > 0) {
-    std::cout << s.faces_too_small << " faces were too small to recognise (see --min-face).\n";
+    std::cout << count_of(s.faces_too_small, "face") << (s.faces_too_small == 1 ? " was" : " were")
+              << " too small to recognise (see --min-face).\n";
   }
   if (s.failed > 0 || !s.errors_by_reason.empty()) {
     std::cout << "Errors:";
@@ -149,7 +164,8 @@ void print_summary(const library::IndexSummary& s, const library::Library& lib,
     }
   }
   if (!s.vanished.empty()) {
-    std::cout << s.vanished.size() << " photos are no longer on disk"
+    std::cout << count_of(s.vanished.size(), "photo") << (s.vanished.size() == 1 ? " is" : " are")
+              << " no longer on disk"
               << (s.pruned > 0 ? " and were removed from the library"
                                : " (kept, not searched; --prune removes them)")
               << ".\n";
@@ -159,8 +175,8 @@ void print_summary(const library::IndexSummary& s, const library::Library& lib,
                  "resume.\n";
   }
   std::cout << "Library " << lib.dir().string() << ": "
-            << catalog.photo_count(store::PhotoStatus::kIndexed) << " photos, "
-            << catalog.face_count() << " faces.\n";
+            << count_of(catalog.photo_count(store::PhotoStatus::kIndexed), "photo") << ", "
+            << count_of(catalog.face_count(), "face") << ".\n";
 }
 
 int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {

@@ -136,7 +136,7 @@ retried=$(grep -c '^file	unreadable' "$work/manifest.tsv" || true)
 good=$(grep -c '^file	ok' "$work/manifest.tsv")
 grep -q "indexed 0 photos (0 new, 0 changed), 0 faces" "$work/second.txt" ||
   { cat "$work/second.txt"; fail "the second run indexed something"; }
-grep -q "^Skipped $((total - retried)) unchanged, ignored 1 files that are not photos\.$" \
+grep -q "^Skipped $((total - retried)) unchanged, ignored 1 file that is not a photo\.$" \
   "$work/second.txt" || { cat "$work/second.txt"; fail "the second run did not skip $((total - retried)) files"; }
 if [ "$retried" -gt 0 ]; then
   grep -q "^Errors: unreadable $retried$" "$work/second.txt" &&
