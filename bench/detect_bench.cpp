@@ -14,6 +14,10 @@
 // hash of the decoded pixels: two builds' outputs can be compared with diff.
 // --list FILE adds the photos named in FILE (one path a line).
 //
+// --workers N times N threads sharing one detector instead (as `likeness
+// index` runs its workers): each detects every photo `repeats` times; prints
+// the wall time per photo of the whole (photos * repeats * N detections).
+//
 //   build/bench/detect_bench --dump --list lfw200.txt > new.txt
 //
 // --small-faces LFW_DIR measures what the tiling costs in recall instead: LFW
@@ -31,6 +35,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 
 #include "likeness/core/error.h"
 #include "likeness/detect/detector.h"
@@ -188,8 +193,11 @@ int main(int argc, char** argv) {
   fs::path small_faces;
   fs::path list;
   bool dump = false;
+  int workers = 0;
   int canvases = 4;
   app.add_option("photos", photos, "Photos to time");
+  app.add_option("--workers", workers,
+                 "Time this many threads detecting at once (throughput) instead");
   app.add_option("--list", list, "File naming more photos, one path a line");
   app.add_flag(
       "--dump", dump,
@@ -256,6 +264,40 @@ int main(int argc, char** argv) {
         }
         dump_detections(*detector, decoded.value->image, photo, std::cout);
       }
+      return 0;
+    }
+    if (workers > 0) {
+      const auto detector = detect::Detector::create(detector_name, store, full);
+      std::vector<Image> images;
+      for (const auto& photo : photos) {
+        auto decoded = io::decode_image_file(photo);
+        if (decoded.ok()) images.push_back(decoded.value->image);
+      }
+      for (const auto& image : images) detector->detect(image);  // warm-up
+      const auto start = std::chrono::steady_clock::now();
+      std::vector<std::thread> threads;
+      for (int w = 0; w < workers; ++w) {
+        threads.emplace_back([&, w] {
+          for (int r = 0; r < repeats; ++r) {
+            // Each worker starts at another photo, as workers on different files.
+            for (std::size_t k = 0; k < images.size(); ++k) {
+              detector->detect(images[(k + static_cast<std::size_t>(w)) % images.size()]);
+            }
+          }
+        });
+      }
+      for (auto& thread : threads) thread.join();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      const double detections = static_cast<double>(images.size()) * repeats * workers;
+      std::cout << nlohmann::json{{"detector", detector_name},
+                                  {"workers", workers},
+                                  {"photos", images.size()},
+                                  {"repeats", repeats},
+                                  {"wall_ms_per_photo", ms / detections}}
+                       .dump(2)
+                << '\n';
       return 0;
     }
     const auto with_all = detect::Detector::create(detector_name, store, full);

@@ -11,6 +11,7 @@
 
 #include "likeness/align/landmarks.h"
 #include "likeness/detect/detector.h"
+#include "likeness/infer/session.h"
 
 namespace likeness::detect::internal {
 
@@ -93,19 +94,41 @@ std::vector<Region> ultraface_regions(cv::Size image, float min_face);
 // tile is usually a part of such a face).
 bool reject_in_tile(const cv::Rect2f& box, const Region& region);
 
+// How a model takes its input: 8-bit RGB values v as floats (v - mean) /
+// scale, planar (NCHW) or interleaved (NHWC).
+struct InputFormat {
+  bool nchw = true;
+  float mean = 0.0f;
+  float scale = 1.0f;
+};
+
+// Packs the pixels of `tile` (in pixels of the 8-bit RGB image `level`; the
+// parts of the tile outside the level are black, value 0) into `tensor`:
+// shape {1, 3, h, w} or {1, h, w, 3}, each value exactly (float(v) - mean) *
+// (1 / scale) in float arithmetic. The tensor's storage is reused (no
+// allocation when it already holds as many values). Thread-safe for distinct
+// tensors.
+void pack_input(const cv::Mat& level, const cv::Rect& tile, const InputFormat& format,
+                infer::Tensor& tensor);
+
 // The loop every ONNX backend shares: runs `find_in` on each region with that
-// region's model input (region.input-sized RGB pixels) and the region as
-// finally used (snapped to whole pixels of its pyramid level, so that boxes
-// map back exactly); find_in returns boxes in original pixels with scores.
-// The photo is resized once per pyramid level, finest first, and the tiles
-// are crops of that level (resizing each tile from the full photo cost
-// several times more, docs/detection.md). Then it drops degenerate boxes and
-// boxes rejected by reject_in_tile, suppresses duplicates within each region
-// and then across regions, and finally maps the boxes to the common
-// convention (unless options.raw_boxes) and labels them with `backend`.
+// region's model input (the region.input-sized RGB pixels packed as `format`
+// into the one tensor of `inputs`) and the region as finally used (snapped to
+// whole pixels of its pyramid level, so that boxes map back exactly);
+// find_in returns boxes in original pixels with scores. The photo is resized
+// once per pyramid level, finest first, and the tiles are crops of that level
+// (resizing each tile from the full photo cost several times more,
+// docs/detection.md), packed into the tensor straight from the level. Then it
+// drops degenerate boxes and boxes rejected by reject_in_tile, suppresses
+// duplicates within each region and then across regions, and finally maps the
+// boxes to the common convention (unless options.raw_boxes) and labels them
+// with `backend`. The level images and input tensors live in per-thread
+// buffers reused from call to call (up to a bound, see detector.cpp), so the
+// function is thread-safe and may be re-entered.
 std::vector<Detection> detect_over_regions(
-    const cv::Mat& rgb, const std::vector<Region>& regions,
-    const std::function<std::vector<Detection>(const Region&, const cv::Mat&)>& find_in,
+    const cv::Mat& rgb, const std::vector<Region>& regions, const InputFormat& format,
+    const std::function<std::vector<Detection>(const Region&, const std::vector<infer::Tensor>&)>&
+        find_in,
     const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options);
 
 // UltraFace RFB-320's priors (SSD anchors) for any input size, in the order of

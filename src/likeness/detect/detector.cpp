@@ -1,12 +1,16 @@
 #include "likeness/detect/detector.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <deque>
+#include <memory>
+#include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "likeness/core/error.h"
 #include "likeness/detect/backends.h"
@@ -278,15 +282,184 @@ bool reject_in_tile(const cv::Rect2f& box, const Region& region) {
 
 namespace {
 
+// Writes n values of `value`.
+void fill(float* out, std::size_t n, float value) { std::fill_n(out, n, value); }
+
+// n interleaved RGB pixels at `src` into three planes, each byte v as
+// table[v] == (float(v) - mean) * inv. The vector loop does the same two
+// float operations, so the values are identical to the table's.
+void pack_planar(const std::uint8_t* src, std::size_t n, const std::array<float, 256>& table,
+                 float mean, float inv, float* r, float* g, float* b) {
+  std::size_t x = 0;
+#if CV_SIMD128
+  const cv::v_float32x4 v_mean = cv::v_setall_f32(mean);
+  const cv::v_float32x4 v_inv = cv::v_setall_f32(inv);
+  const auto store = [&](const cv::v_uint8x16& bytes, float* out) {
+    cv::v_uint16x8 lo, hi;
+    cv::v_expand(bytes, lo, hi);
+    cv::v_uint32x4 q0, q1, q2, q3;
+    cv::v_expand(lo, q0, q1);
+    cv::v_expand(hi, q2, q3);
+    cv::v_store(out, (cv::v_cvt_f32(cv::v_reinterpret_as_s32(q0)) - v_mean) * v_inv);
+    cv::v_store(out + 4, (cv::v_cvt_f32(cv::v_reinterpret_as_s32(q1)) - v_mean) * v_inv);
+    cv::v_store(out + 8, (cv::v_cvt_f32(cv::v_reinterpret_as_s32(q2)) - v_mean) * v_inv);
+    cv::v_store(out + 12, (cv::v_cvt_f32(cv::v_reinterpret_as_s32(q3)) - v_mean) * v_inv);
+  };
+  for (; x + 16 <= n; x += 16) {
+    cv::v_uint8x16 vr, vg, vb;
+    cv::v_load_deinterleave(src + 3 * x, vr, vg, vb);
+    store(vr, r + x);
+    store(vg, g + x);
+    store(vb, b + x);
+  }
+#endif
+  for (; x < n; ++x) {
+    r[x] = table[src[3 * x]];
+    g[x] = table[src[3 * x + 1]];
+    b[x] = table[src[3 * x + 2]];
+  }
+}
+
+}  // namespace
+
+void pack_input(const cv::Mat& level, const cv::Rect& tile, const InputFormat& format,
+                infer::Tensor& tensor) {
+  assert(level.type() == CV_8UC3 && tile.width > 0 && tile.height > 0);
+  const int h = tile.height;
+  const int w = tile.width;
+  tensor.shape = format.nchw ? std::vector<int64_t>{1, 3, h, w} : std::vector<int64_t>{1, h, w, 3};
+  const auto uw = static_cast<std::size_t>(w);
+  const std::size_t plane = static_cast<std::size_t>(h) * uw;
+  tensor.data.resize(3 * plane);
+  std::array<float, 256> table{};
+  const float inv = 1.0f / format.scale;
+  for (std::size_t v = 0; v < table.size(); ++v) {
+    table[v] = (static_cast<float>(v) - format.mean) * inv;
+  }
+  const float black = table[0];
+  // The tile's columns [x0, x1) and rows [y0, y1) that lie inside the level.
+  const cv::Rect inside = tile & cv::Rect(0, 0, level.cols, level.rows);
+  const auto x0 = static_cast<std::size_t>(inside.empty() ? 0 : inside.x - tile.x);
+  const auto x1 = inside.empty() ? x0 : x0 + static_cast<std::size_t>(inside.width);
+  const int y0 = inside.empty() ? h : inside.y - tile.y;
+  const int y1 = inside.empty() ? h : y0 + inside.height;
+  for (int y = 0; y < h; ++y) {
+    const bool row_inside = y >= y0 && y < y1;
+    const std::uint8_t* src =
+        row_inside ? level.ptr<std::uint8_t>(tile.y + y) + 3 * static_cast<std::size_t>(inside.x)
+                   : nullptr;
+    if (format.nchw) {
+      float* r = tensor.data.data() + static_cast<std::size_t>(y) * uw;
+      float* g = r + plane;
+      float* b = g + plane;
+      for (float* channel : {r, g, b}) {
+        if (!row_inside) {
+          fill(channel, uw, black);
+          continue;
+        }
+        fill(channel, x0, black);
+        fill(channel + x1, uw - x1, black);
+      }
+      if (row_inside) pack_planar(src, x1 - x0, table, format.mean, inv, r + x0, g + x0, b + x0);
+    } else {
+      float* out = tensor.data.data() + static_cast<std::size_t>(y) * 3 * uw;
+      if (!row_inside) {
+        fill(out, 3 * uw, black);
+        continue;
+      }
+      fill(out, 3 * x0, black);
+      fill(out + 3 * x1, 3 * (uw - x1), black);
+      for (std::size_t i = 0; i < 3 * (x1 - x0); ++i) out[3 * x0 + i] = table[src[i]];
+    }
+  }
+}
+
+namespace {
+
+// Storage for an 8-bit RGB image that grows and is never shrunk, so that the
+// same level of the next photo (usually as large) needs no allocation and no
+// fresh pages (page faults were ~6% of a photo's time, docs/detection.md).
+class ImageBuffer {
+ public:
+  // An image of `size` over this storage (valid until the next call).
+  cv::Mat image(cv::Size size) {
+    const std::size_t need =
+        3 * static_cast<std::size_t>(size.width) * static_cast<std::size_t>(size.height);
+    if (capacity_ < need) {
+      data_ = std::make_unique_for_overwrite<std::uint8_t[]>(need);
+      capacity_ = need;
+    }
+    return cv::Mat(size, CV_8UC3, data_.get());
+  }
+  std::size_t bytes() const { return capacity_; }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t capacity_ = 0;
+};
+
+// What detect_over_regions reuses from one call to the next on a thread: the
+// level images, the two images of a pyrDown chain and the input tensors.
+struct Scratch {
+  // Kept after a call only while they total at most this much (at the
+  // default minimum face, a 1920x1280 photo needs ~6.5 MB: levels of 1024x683
+  // and 320x240, a pyrDown image, tensors of 560x384 and 320x240; a 4000x3000
+  // one ~18 MB); bigger photos' buffers are freed after the call, as before,
+  // so that a thread does not keep hundreds of MB.
+  static constexpr std::size_t kRetainedBytes = 32u << 20;
+
+  std::vector<ImageBuffer> levels;  // the n-th level built in a call uses levels[n]
+  std::array<ImageBuffer, 2> halves;
+  // Single-tensor inputs of the last two model input sizes (level 0, the
+  // same 320x240 for every photo, and the tiles of the finer level): a tensor
+  // of the right size is refilled without touching fresh memory. (Photos with
+  // two finer levels, such as 4000x3000 ones, resize one tensor per level; a
+  // third tensor would keep ~3 MB more per thread for every photo.)
+  std::vector<std::vector<infer::Tensor>> inputs;
+  std::vector<std::size_t> last_used;  // per input, a count of input_of calls
+  std::size_t uses = 0;
+  bool in_use = false;
+
+  std::vector<infer::Tensor>& input_of(std::size_t values) {
+    constexpr std::size_t kInputs = 2;
+    ++uses;
+    std::size_t pick = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].front().data.size() == values) {
+        last_used[i] = uses;
+        return inputs[i];
+      }
+      if (last_used[i] < last_used[pick]) pick = i;
+    }
+    if (inputs.size() < kInputs) {
+      inputs.emplace_back(1);
+      last_used.push_back(uses);
+      return inputs.back();
+    }
+    last_used[pick] = uses;  // the least recently used size is replaced
+    return inputs[pick];
+  }
+
+  std::size_t bytes() const {
+    std::size_t total = halves[0].bytes() + halves[1].bytes();
+    for (const auto& level : levels) total += level.bytes();
+    for (const auto& input : inputs) total += input.front().data.capacity() * sizeof(float);
+    return total;
+  }
+};
+
 // The photo resized to each pyramid level, built on first use from the
 // smallest level already built that is larger (regions arrive fine to coarse,
-// so the first level is resized from the photo itself).
+// so the first level is resized from the photo itself), in `scratch`'s
+// buffers.
 class LevelImages {
  public:
-  explicit LevelImages(const cv::Mat& rgb) : rgb_(rgb) {}
+  LevelImages(const cv::Mat& rgb, Scratch& scratch) : rgb_(rgb), scratch_(scratch) {}
 
-  // The model input for `region` and the region snapped to its level's pixels.
-  std::pair<cv::Mat, Region> view(const Region& region) {
+  // The level image for `region` and the tile of it that is the model input
+  // (may extend past the level: black there), and the region snapped to the
+  // level's pixels.
+  std::tuple<const cv::Mat&, cv::Rect, Region> view(const Region& region) {
     const cv::Size input = region.input;
     const double sx = input.width / static_cast<double>(region.rect.width);
     const double sy = input.height / static_cast<double>(region.rect.height);
@@ -302,12 +475,7 @@ class LevelImages {
     snapped.rect =
         cv::Rect2f(static_cast<float>(ox / ax), static_cast<float>(oy / ay),
                    static_cast<float>(input.width / ax), static_cast<float>(input.height / ay));
-    const cv::Rect tile(ox, oy, input.width, input.height);
-    const cv::Rect inside = tile & cv::Rect(0, 0, level.cols, level.rows);
-    if (inside == tile) return {level(tile), snapped};
-    cv::Mat padded = cv::Mat::zeros(input, CV_8UC3);
-    if (!inside.empty()) level(inside).copyTo(padded(inside - tile.tl()));
-    return {padded, snapped};
+    return {level, cv::Rect(ox, oy, input.width, input.height), snapped};
   }
 
  private:
@@ -323,34 +491,77 @@ class LevelImages {
         source = &m;
       }
     }
+    const std::size_t slot = levels_.size();
+    if (scratch_.levels.size() <= slot) scratch_.levels.resize(slot + 1);
     // Halve with pyrDown (Gaussian, anti-aliased, fast at any size) while the
     // level is at most half the source, then bilinear for the last factor
     // below 2. INTER_AREA at non-integer ratios gave the same detections at
     // several times the cost (docs/detection.md).
-    cv::Mat out = *source;
+    cv::Mat out = *source;  // a header: the pixels stay where they are
+    std::size_t half = 0;   // the buffer of the next halving
+    int halvings = 0;
     while (out.cols >= 2 * size.width && out.rows >= 2 * size.height) {
-      cv::Mat half;
-      cv::pyrDown(out, half);
-      out = half;
+      cv::Mat smaller =
+          scratch_.halves[half].image(cv::Size((out.cols + 1) / 2, (out.rows + 1) / 2));
+      cv::pyrDown(out, smaller, smaller.size());
+      out = smaller;
+      half ^= 1;
+      ++halvings;
     }
+    cv::Mat level;
     if (out.size() != size) {
-      cv::Mat resized;
-      cv::resize(out, resized, size, 0, 0, cv::INTER_LINEAR);
-      out = resized;
+      level = scratch_.levels[slot].image(size);
+      cv::resize(out, level, size, 0, 0, cv::INTER_LINEAR);
+    } else if (halvings > 0) {
+      // The last halving is the level: its buffer becomes the level's.
+      std::swap(scratch_.levels[slot], scratch_.halves[half ^ 1]);
+      level = out;
+    } else {
+      level = out;  // the source itself
     }
-    levels_.emplace_back(size, std::move(out));
+    levels_.emplace_back(size, level);
     return levels_.back().second;
   }
 
   const cv::Mat& rgb_;
+  Scratch& scratch_;
   std::deque<std::pair<cv::Size, cv::Mat>> levels_;  // deque: references stay valid
+};
+
+// This thread's scratch buffers, or fresh ones when they are in use (a
+// backend calling back into detect_over_regions).
+class BorrowedScratch {
+ public:
+  BorrowedScratch() {
+    thread_local Scratch mine;
+    if (!mine.in_use) {
+      scratch_ = &mine;
+      mine.in_use = true;
+    } else {
+      own_ = std::make_unique<Scratch>();
+      scratch_ = own_.get();
+    }
+  }
+  ~BorrowedScratch() {
+    if (own_) return;
+    scratch_->in_use = false;
+    if (scratch_->bytes() > Scratch::kRetainedBytes) *scratch_ = Scratch{};
+  }
+  BorrowedScratch(const BorrowedScratch&) = delete;
+  BorrowedScratch& operator=(const BorrowedScratch&) = delete;
+  Scratch& operator*() const { return *scratch_; }
+
+ private:
+  Scratch* scratch_ = nullptr;
+  std::unique_ptr<Scratch> own_;
 };
 
 }  // namespace
 
 std::vector<Detection> detect_over_regions(
-    const cv::Mat& rgb, const std::vector<Region>& regions,
-    const std::function<std::vector<Detection>(const Region&, const cv::Mat&)>& find_in,
+    const cv::Mat& rgb, const std::vector<Region>& regions, const InputFormat& format,
+    const std::function<std::vector<Detection>(const Region&, const std::vector<infer::Tensor>&)>&
+        find_in,
     const BoxCalibration& calibration, std::string_view backend, const DetectorOptions& options) {
   std::vector<Detection> found;
   // Fine levels (more input pixels per photo pixel) first so coarse ones are
@@ -362,10 +573,14 @@ std::vector<Detection> detect_over_regions(
   };
   std::stable_sort(order.begin(), order.end(),
                    [&](const Region* a, const Region* b) { return scale(a) > scale(b); });
-  LevelImages levels(rgb);
+  const BorrowedScratch scratch;
+  LevelImages levels(rgb, *scratch);
   for (const Region* original : order) {
-    const auto [pixels, region] = levels.view(*original);
-    std::vector<Detection> here = find_in(region, pixels);
+    const auto [level, tile, region] = levels.view(*original);
+    std::vector<infer::Tensor>& input = (*scratch).input_of(
+        3 * static_cast<std::size_t>(tile.width) * static_cast<std::size_t>(tile.height));
+    pack_input(level, tile, format, input.front());
+    std::vector<Detection> here = find_in(region, input);
     std::erase_if(here, [&](const Detection& d) {
       return d.box.width <= 1.0f || d.box.height <= 1.0f || reject_in_tile(d.box, region);
     });

@@ -16,43 +16,12 @@ namespace {
 constexpr BoxCalibration kUltraFaceCalibration{-0.041f, 0.183f, 1.109f, 0.776f};
 constexpr BoxCalibration kBlazeFaceCalibration{0.016f, -0.025f, 0.99f, 0.99f};
 
+// Input conventions (models/manifest.json).
+constexpr InputFormat kUltraFaceInput{.nchw = true, .mean = 127.0f, .scale = 128.0f};
+constexpr InputFormat kBlazeFaceInput{.nchw = false, .mean = 127.5f, .scale = 127.5f};
+
 float threshold_or(const DetectorOptions& options, float fallback) {
   return options.score_threshold >= 0.0f ? options.score_threshold : fallback;
-}
-
-// Packs an 8-bit RGB matrix into a float tensor, (value - mean) / scale,
-// through a table of the 256 byte values (1.6x faster than computing each
-// element; same values).
-infer::Tensor to_tensor(const cv::Mat& rgb, bool nchw, float mean, float scale) {
-  const int h = rgb.rows;
-  const int w = rgb.cols;
-  infer::Tensor t;
-  t.shape = nchw ? std::vector<int64_t>{1, 3, h, w} : std::vector<int64_t>{1, h, w, 3};
-  t.data.resize(static_cast<std::size_t>(3 * h * w));
-  std::array<float, 256> table{};
-  const float inv = 1.0f / scale;
-  for (std::size_t v = 0; v < table.size(); ++v) {
-    table[v] = (static_cast<float>(v) - mean) * inv;
-  }
-  const auto uw = static_cast<std::size_t>(w);
-  const std::size_t plane = static_cast<std::size_t>(h) * uw;
-  for (int y = 0; y < h; ++y) {
-    const auto* row = rgb.ptr<std::uint8_t>(y);
-    if (nchw) {
-      float* r = t.data.data() + static_cast<std::size_t>(y) * uw;
-      float* g = r + plane;
-      float* b = g + plane;
-      for (std::size_t x = 0; x < uw; ++x) {
-        r[x] = table[row[3 * x]];
-        g[x] = table[row[3 * x + 1]];
-        b[x] = table[row[3 * x + 2]];
-      }
-    } else {
-      float* out = t.data.data() + static_cast<std::size_t>(y) * 3 * uw;
-      for (std::size_t i = 0; i < 3 * uw; ++i) out[i] = table[row[i]];
-    }
-  }
-  return t;
 }
 
 // UltraFace RFB-320 through its dynamic-input variant (model
@@ -69,15 +38,15 @@ class UltraFace final : public Backend {
         threshold_(threshold_or(options, 0.7f)) {}
 
   std::vector<Detection> find(const Image& image) const override {
-    auto find_in = [&](const Region& region, const cv::Mat& pixels) {
-      const auto out = session_->run({to_tensor(pixels, true, 127.0f, 128.0f)});
+    auto find_in = [&](const Region& region, const std::vector<infer::Tensor>& inputs) {
+      const auto out = session_->run(inputs);
       const std::vector<float>& scores = out[0].data;
       const std::vector<float>& locations = out[1].data;
-      const UltraFacePriors priors(pixels.cols, pixels.rows);
+      const UltraFacePriors priors(region.input.width, region.input.height);
       if (scores.size() != 2 * priors.size() || locations.size() != 4 * priors.size()) {
         throw ModelError("ultraface_rfb320_dynamic gave " + std::to_string(scores.size() / 2) +
-                         " priors for a " + std::to_string(pixels.cols) + "x" +
-                         std::to_string(pixels.rows) + " input where " +
+                         " priors for a " + std::to_string(region.input.width) + "x" +
+                         std::to_string(region.input.height) + " input where " +
                          std::to_string(priors.size()) +
                          " were expected; run scripts/setup.sh models");
       }
@@ -96,8 +65,8 @@ class UltraFace final : public Backend {
       return here;
     };
     return detect_over_regions(image.rgb,
-                               ultraface_regions(image.rgb.size(), options_.min_face_size), find_in,
-                               kUltraFaceCalibration, name(), options_);
+                               ultraface_regions(image.rgb.size(), options_.min_face_size),
+                               kUltraFaceInput, find_in, kUltraFaceCalibration, name(), options_);
   }
   std::string_view name() const override { return "ultraface"; }
 
@@ -139,8 +108,8 @@ class BlazeFace final : public Backend {
                                          options_.min_face_size, front_ ? 20.0f : 24.0f, 3.0f);
     const std::vector<std::string> names = {"Identity:0", "Identity_1:0", "Identity_2:0",
                                             "Identity_3:0"};
-    auto find_in = [&](const Region& region, const cv::Mat& pixels) {
-      const auto out = session_->run({to_tensor(pixels, false, 127.5f, 127.5f)}, names);
+    auto find_in = [&](const Region& region, const std::vector<infer::Tensor>& inputs) {
+      const auto out = session_->run(inputs, names);
       std::vector<Detection> here;
       std::size_t anchor = 0;
       for (int part = 0; part < 2; ++part) {
@@ -166,8 +135,8 @@ class BlazeFace final : public Backend {
       }
       return here;
     };
-    return detect_over_regions(image.rgb, regions, find_in, kBlazeFaceCalibration, name(),
-                               options_);
+    return detect_over_regions(image.rgb, regions, kBlazeFaceInput, find_in, kBlazeFaceCalibration,
+                               name(), options_);
   }
   std::string_view name() const override { return front_ ? "blazeface-front" : "blazeface"; }
 
