@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <random>
+#include <string>
 #include <thread>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "likeness/core/error.h"
 #include "likeness/infer/model_store.h"
@@ -101,6 +107,72 @@ TEST_F(SessionTest, DenormalFlushingKeepsResults) {
   EXPECT_LT(max_abs_difference(precise->run({input})[0].data, session_->run({input})[0].data),
             1e-4f);
 }
+
+// A one-node ONNX model, y = x * 2 for x of shape [1], written as protobuf by
+// hand (field numbers from onnx.proto).
+std::string doubling_model() {
+  const auto varint = [](std::uint64_t v) {
+    std::string out;
+    do {
+      out.push_back(static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0)));
+      v >>= 7;
+    } while (v != 0);
+    return out;
+  };
+  const auto number = [&](int field, std::uint64_t v) {
+    return varint(static_cast<std::uint64_t>(field) << 3) + varint(v);
+  };
+  const auto bytes = [&](int field, const std::string& b) {
+    return varint((static_cast<std::uint64_t>(field) << 3) | 2) + varint(b.size()) + b;
+  };
+  // ValueInfoProto{name, type: TypeProto{tensor_type{elem_type FLOAT, shape{dim{1}}}}}.
+  const auto float_1 = [&](const std::string& name) {
+    const std::string shape = bytes(2, bytes(1, number(1, 1)));
+    return bytes(1, name) + bytes(2, bytes(1, number(1, 1) + shape));
+  };
+  const float two = 2.0f;
+  const std::string raw(reinterpret_cast<const char*>(&two), sizeof two);
+  // TensorProto{dims 1, data_type FLOAT, name, raw_data}.
+  const std::string initializer = number(1, 1) + number(2, 1) + bytes(8, "two") + bytes(9, raw);
+  // NodeProto{input x, input two, output y, op_type Mul}.
+  const std::string node = bytes(1, "x") + bytes(1, "two") + bytes(2, "y") + bytes(4, "Mul");
+  const std::string graph = bytes(1, node) + bytes(2, "double") + bytes(5, initializer) +
+                            bytes(11, float_1("x")) + bytes(12, float_1("y"));
+  // ModelProto{ir_version 7, graph, opset_import{domain "", version 13}}.
+  return number(1, 7) + bytes(7, graph) + bytes(8, bytes(1, "") + number(2, 13));
+}
+
+#if defined(__SSE2__)
+// The face models run with denormals flushed whichever thread runs them:
+// sessions loaded on helper threads (as the recognizer loads its members) and
+// run on a thread that never had the setting still flush, and the thread's
+// own setting is restored afterwards.
+TEST(Session, FlushesDenormalsOnWhicheverThreadRunsIt) {
+  const fs::path path = fs::temp_directory_path() / "likeness-doubling.onnx";
+  std::ofstream(path, std::ios::binary) << doubling_model();
+  std::unique_ptr<Session> flushing, precise;
+  std::thread([&] {
+    flushing = Session::create(path, {.threads = 1});
+    precise = Session::create(path, {.threads = 1, .denormal_as_zero = false});
+  }).join();
+  constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ | DAZ
+  const float tiny = std::numeric_limits<float>::denorm_min() * 1000;
+  float flushed = -1, kept = -1;
+  unsigned before = 0, after = 0;
+  std::thread([&] {
+    _mm_setcsr(_mm_getcsr() & ~kFlushBits);
+    before = _mm_getcsr();
+    flushed = flushing->run({Tensor{{1}, {tiny}}})[0].data[0];
+    kept = precise->run({Tensor{{1}, {tiny}}})[0].data[0];
+    after = _mm_getcsr();
+  }).join();
+  EXPECT_EQ(flushed, 0.0f);
+  EXPECT_EQ(kept, 2 * tiny);
+  constexpr unsigned kStatusFlags = 0x3F;  // exceptions raised (sticky), not settings
+  EXPECT_EQ(after & ~kStatusFlags, before & ~kStatusFlags);
+  fs::remove(path);
+}
+#endif
 
 TEST(Session, MissingFileIsAModelErrorWithRepairHint) {
   try {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <mutex>
 #include <optional>
 
@@ -27,9 +28,12 @@ class Analyzer final : public PhotoAnalyzer {
     detect::DetectorOptions det;
     det.min_face_size = options.min_face_size;
     det.threads = options.threads;
-    detector_ = detect::Detector::create(options.detector, store, det);
+    // The detector loads while the recognizer does (see Recognizer::create).
+    auto detector = std::async(
+        std::launch::async, [&] { return detect::Detector::create(options.detector, store, det); });
     recognizer_ = match::Recognizer::create(
         store, {.threads = options.threads, .min_quality = options.min_quality});
+    detector_ = detector.get();
   }
 
   const detect::Detector& detector() const override { return *detector_; }

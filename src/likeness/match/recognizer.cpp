@@ -1,6 +1,7 @@
 #include "likeness/match/recognizer.h"
 
 #include <algorithm>
+#include <future>
 
 #include "likeness/core/error.h"
 #include "likeness/match/embedded_calibration.h"
@@ -38,13 +39,28 @@ class EnsembleRecognizer final : public Recognizer {
       }
       only_ = *index;
     }
+    // The members load at the same time: loading is most of a short
+    // command's run (ONNX Runtime optimising each graph, dlib reading its
+    // shape model), and each load is single-threaded.
+    std::vector<std::future<std::unique_ptr<embed::Embedder>>> loading;
     for (std::size_t i = 0; i < all.size(); ++i) {
       names_.push_back(all[i].model);
+      if (only_ && *only_ != i) {
+        loading.emplace_back();
+        continue;
+      }
+      const embed::EmbedderOptions embedder_options{.flip_tta = all[i].flip_tta,
+                                                    .threads = options.threads};
+      loading.push_back(
+          std::async(std::launch::async, [&store, model = all[i].model, embedder_options] {
+            return embed::Embedder::create(model, store, embedder_options);
+          }));
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
       std::unique_ptr<embed::Embedder> embedder;
-      if (!only_ || *only_ == i) {
+      if (loading[i].valid()) {
         try {
-          embedder = embed::Embedder::create(
-              all[i].model, store, {.flip_tta = all[i].flip_tta, .threads = options.threads});
+          embedder = loading[i].get();
         } catch (const ModelError& e) {
           // Skipped, not fatal: the fusion renormalises over the other models.
           skipped_.push_back(all[i].model + ": " + e.what());
