@@ -50,3 +50,12 @@ inline std::filesystem::path human_models_dir() {
                    << " is absent; this test needs ../shared/datasets (see README)"; \
     }                                                                                \
   } while (0)
+
+// Skips the current test when `model` is not installed and verified in
+// `store` (an infer::ModelStore; the test includes likeness/infer/model_store.h).
+#define LIKENESS_REQUIRE_MODEL(store, model)                                              \
+  do {                                                                                    \
+    if ((store).check(model).status != ::likeness::infer::ModelStatus::ok) {              \
+      GTEST_SKIP() << "model " << model << " is not installed (scripts/setup.sh models)"; \
+    }                                                                                     \
+  } while (0)

@@ -99,13 +99,6 @@ TEST(DetectPack, ReusesTheTensorStorage) {
   EXPECT_EQ(tensor.data.size(), 3u * 320u * 240u);
 }
 
-#define LIKENESS_REQUIRE_MODEL(store, model)                                              \
-  do {                                                                                    \
-    if ((store).check(model).status != infer::ModelStatus::ok) {                          \
-      GTEST_SKIP() << "model " << model << " is not installed (scripts/setup.sh models)"; \
-    }                                                                                     \
-  } while (0)
-
 bool same(const DetectionResult& a, const DetectionResult& b) {
   const auto same_list = [](const std::vector<Detection>& x, const std::vector<Detection>& y) {
     if (x.size() != y.size()) return false;

@@ -21,13 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using infer::ModelStore;
 
-#define LIKENESS_REQUIRE_MODEL(store, model)                                              \
-  do {                                                                                    \
-    if ((store).check(model).status != infer::ModelStatus::ok) {                          \
-      GTEST_SKIP() << "model " << model << " is not installed (scripts/setup.sh models)"; \
-    }                                                                                     \
-  } while (0)
-
 // RGB (x - 127) / 128, NCHW: UltraFace's input convention (models/manifest.json).
 infer::Tensor ultraface_input(const cv::Mat& rgb) {
   infer::Tensor t;
