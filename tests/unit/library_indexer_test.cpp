@@ -924,8 +924,9 @@ TEST_F(LibraryIndexer, BigTurnedPhotoIsDescribedFromAFullResolutionCrop) {
   }
 }
 
-// analyze_all() decodes the surroundings of every small face of a photo in
-// one pass; each face must come out as analyze() describes it alone (same
+// analyze_all() (and describe_all(), for uploads) decodes the surroundings of
+// every small face of a photo in one pass; each face must come out as
+// analyze() describes it alone (same
 // pixels to within chroma rounding), including faces side by side in the
 // same rows, faces far apart vertically, and a big face described from the
 // view. The photo is stored turned (EXIF 6) so that the regions are mapped
@@ -960,9 +961,12 @@ TEST_F(LibraryIndexer, AllFacesAtOnceMatchFaceByFace) {
   }
   ASSERT_GE(small, 4u);  // the four small faces take the full-resolution path
   const std::vector<AnalyzedFace> all = analyzer.analyze_all(photo);
+  const std::vector<match::FaceDescription> described = analyzer.describe_all(photo);
   ASSERT_EQ(all.size(), photo.faces.size());
+  ASSERT_EQ(described.size(), photo.faces.size());
   for (std::size_t i = 0; i < photo.faces.size(); ++i) {
     SCOPED_TRACE("face " + std::to_string(i));
+    EXPECT_GT(cosine(described[i].fused, all[i].description.fused), 0.99999f);
     const AnalyzedFace alone = analyzer.analyze(photo, i);
     const match::FaceDescription& a = all[i].description;
     const match::FaceDescription& b = alone.description;

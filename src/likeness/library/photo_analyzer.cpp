@@ -105,34 +105,17 @@ class Analyzer final : public PhotoAnalyzer {
 
   std::vector<AnalyzedFace> analyze_all(const DetectedPhoto& photo,
                                         const std::atomic<bool>* stop) const override {
-    // The small faces' surroundings come from one pass over the file: a
-    // JPEG's entropy-coded data, most of its decoding cost, is then read
-    // once down to the lowest small face instead of once per face.
-    std::vector<std::optional<std::size_t>> region_of(photo.faces.size());
-    std::vector<cv::Rect> regions;
-    for (std::size_t i = 0; i < photo.faces.size(); ++i) {
-      if (const std::optional<cv::Rect> region = full_resolution_region(photo, i)) {
-        region_of[i] = regions.size();
-        regions.push_back(*region);
-      }
-    }
-    std::vector<io::DecodeResult> decoded;
-    if (!regions.empty()) {
-      decoded = io::decode_image_regions_bytes(*photo.bytes, regions, region_decode_options());
-    }
-    std::vector<AnalyzedFace> analyzed;
-    analyzed.reserve(photo.faces.size());
-    for (std::size_t i = 0; i < photo.faces.size(); ++i) {
-      if (stop != nullptr && stop->load()) break;
-      const detect::Detection& face = photo.faces[i];
-      if (region_of[i] && decoded[*region_of[i]].ok()) {
-        const io::DecodedImage& crop = *decoded[*region_of[i]].value;
-        analyzed.push_back(analyze_pixels(crop.image, in_region(face, crop.region)));
-      } else {
-        analyzed.push_back(analyze_pixels(photo.view, in_view(photo, face)));
-      }
-    }
-    return analyzed;
+    return for_each_face<AnalyzedFace>(photo, stop,
+                                       [&](const Image& image, const detect::Detection& face) {
+                                         return analyze_pixels(image, face);
+                                       });
+  }
+
+  std::vector<match::FaceDescription> describe_all(const DetectedPhoto& photo) const override {
+    return for_each_face<match::FaceDescription>(
+        photo, nullptr, [&](const Image& image, const detect::Detection& face) {
+          return recognizer_->describe(image, face);
+        });
   }
 
   // Loaded on first use, so that callers that only describe faces (search by
@@ -148,6 +131,41 @@ class Analyzer final : public PhotoAnalyzer {
   }
 
  private:
+  // what(image, face) for every face of the photo, in order, with the
+  // full-resolution surroundings of all its small faces decoded in one pass:
+  // a JPEG's entropy-coded data, most of its decoding cost, is then read once
+  // down to the lowest small face instead of once per face. Stops early once
+  // *stop is set.
+  template <typename Result, typename What>
+  std::vector<Result> for_each_face(const DetectedPhoto& photo, const std::atomic<bool>* stop,
+                                    What&& what) const {
+    std::vector<std::optional<std::size_t>> region_of(photo.faces.size());
+    std::vector<cv::Rect> regions;
+    for (std::size_t i = 0; i < photo.faces.size(); ++i) {
+      if (const std::optional<cv::Rect> region = full_resolution_region(photo, i)) {
+        region_of[i] = regions.size();
+        regions.push_back(*region);
+      }
+    }
+    std::vector<io::DecodeResult> decoded;
+    if (!regions.empty()) {
+      decoded = io::decode_image_regions_bytes(*photo.bytes, regions, region_decode_options());
+    }
+    std::vector<Result> results;
+    results.reserve(photo.faces.size());
+    for (std::size_t i = 0; i < photo.faces.size(); ++i) {
+      if (stop != nullptr && stop->load()) break;
+      const detect::Detection& face = photo.faces[i];
+      if (region_of[i] && decoded[*region_of[i]].ok()) {
+        const io::DecodedImage& crop = *decoded[*region_of[i]].value;
+        results.push_back(what(crop.image, in_region(face, crop.region)));
+      } else {
+        results.push_back(what(photo.view, in_view(photo, face)));
+      }
+    }
+    return results;
+  }
+
   AnalyzedFace analyze_pixels(const Image& image, const detect::Detection& face) const {
     AnalyzedFace analyzed;
     analyzed.description = recognizer_->describe(image, face);

@@ -110,6 +110,9 @@ class PhotoAnalyzer {
   // fewer results, once *stop is set.
   virtual std::vector<AnalyzedFace> analyze_all(const DetectedPhoto& photo,
                                                 const std::atomic<bool>* stop = nullptr) const = 0;
+  // describe() for every face of the photo, in order, the small faces' crops
+  // decoded in one pass as in analyze_all().
+  virtual std::vector<match::FaceDescription> describe_all(const DetectedPhoto& photo) const = 0;
   // The attribute models, loaded on the first call (analyze() calls it);
   // nullptr when analytics is off. Throws ModelError / UsageError like
   // attributes::AttributeEstimator::create (the call that loads them).

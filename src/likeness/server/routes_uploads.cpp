@@ -112,9 +112,7 @@ void HttpServer::post_upload(const httplib::Request& request, httplib::Response&
                    photo.message);
   }
   auto uploaded = std::make_shared<UploadedPhoto>();
-  for (std::size_t i = 0; i < photo.faces.size(); ++i) {
-    uploaded->faces.push_back(analyzer_->describe(photo, i));
-  }
+  uploaded->faces = analyzer_->describe_all(photo);
   // The descriptions are all a search needs; the pixels would only hold memory.
   photo.bytes.reset();
   photo.view = {};
