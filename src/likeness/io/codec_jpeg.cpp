@@ -134,15 +134,10 @@ void on_emit_message(j_common_ptr cinfo, int level) {
 
 void on_output_message(j_common_ptr) {}  // never print to stderr
 
-struct ScanLimit {
-  jpeg_progress_mgr pub;  // first member: libjpeg calls it with this address
-  j_decompress_ptr cinfo;
-};
-
-// libjpeg calls this between the steps of reading each scan.
+// libjpeg calls this between the steps of reading each scan (only ever with
+// our decompressor).
 void on_progress(j_common_ptr common) {
-  const ScanLimit* limit = reinterpret_cast<const ScanLimit*>(common->progress);
-  if (limit->cinfo->input_scan_number <= kMaxScans) return;
+  if (reinterpret_cast<j_decompress_ptr>(common)->input_scan_number <= kMaxScans) return;
   manager(common)->job->too_many_scans = true;
   std::longjmp(manager(common)->jump, 1);
 }
@@ -174,10 +169,9 @@ bool run(JpegJob& job) {
     return false;
   }
   jpeg_CreateDecompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
-  ScanLimit limit{};
-  limit.pub.progress_monitor = on_progress;
-  limit.cinfo = &cinfo;
-  cinfo.progress = &limit.pub;
+  jpeg_progress_mgr progress{};
+  progress.progress_monitor = on_progress;
+  cinfo.progress = &progress;
   jpeg_mem_src(&cinfo, job.data.data(), static_cast<unsigned long>(job.data.size()));
   jpeg_read_header(&cinfo, TRUE);
 
