@@ -3,14 +3,11 @@
 # `people show --attributes` summarises them per person (median estimated
 # age, most frequent expression); without --attributes the output is as before.
 set -euo pipefail
-likeness=$1
-datasets=${LIKENESS_DATASETS_DIR:-$(dirname "$0")/../../../shared/datasets}
+source "$(dirname "$0")/common.bash" "$@"
 five_celeb="$datasets/five_celeb"
 if [ ! -d "$five_celeb/jerry_seinfeld" ] || [ ! -d "$five_celeb/madonna" ]; then
   echo "SKIP: datasets absent under $datasets"; exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 for mode in on off; do
   flag=""

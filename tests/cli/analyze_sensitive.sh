@@ -9,15 +9,12 @@
 #    indexed with the flag;
 #  - it cannot be combined with --no-analytics.
 set -euo pipefail
-likeness=$1
-datasets=${LIKENESS_DATASETS_DIR:-$(dirname "$0")/../../../shared/datasets}
-photo="$datasets/lfw/images/Colin_Powell/Colin_Powell_0001.jpg"
+source "$(dirname "$0")/common.bash" "$@"
+photo="$lfw/Colin_Powell/Colin_Powell_0001.jpg"
 five_celeb="$datasets/five_celeb"
 if [ ! -f "$photo" ] || [ ! -d "$five_celeb/madonna" ]; then
   echo "SKIP: datasets absent under $datasets"; exit 77
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # Help: both commands name GDPR Art. 9 and say why the flag is off by default.
 for command in analyze index; do
