@@ -203,6 +203,10 @@ ModelArg parse_model(const std::string& text) {
   if (f.size() > 1) m.options.channel_order = f[1];
   if (f.size() > 2) m.options.normalization = f[2];
   if (f.size() > 3 && !f[3].empty()) m.options.zoom = std::stof(f[3]);
+  if (f.size() > 4 && !f[4].empty()) {
+    if (f[4] != "1" && f[4] != "2") throw UsageError("ALIGNMENTS must be 1 or 2: " + text);
+    m.options.alignment_tta = f[4] == "2";
+  }
   return m;
 }
 
@@ -318,7 +322,9 @@ int main(int argc, char** argv) {
   std::string ensemble_members;
   fs::path write_calibration;
   app.add_option("lfw", lfw, "LFW folder (images/ and pairs.txt)");
-  app.add_option("--models", models_text, "Comma-separated NAME[:CHANNELS[:NORMALIZATION[:ZOOM]]]");
+  app.add_option("--models", models_text,
+                 "Comma-separated NAME[:CHANNELS[:NORMALIZATION[:ZOOM[:ALIGNMENTS]]]] (ALIGNMENTS: "
+                 "1 or 2, dlib_resnet)");
   app.add_option("--detector", detector_name, "Detector backend");
   app.add_option("--landmarks", landmark_name, "Landmark model (faceplugin68, dlib68)");
   app.add_option("--limit-pairs", limit_pairs, "Use only the first N pairs (600 per fold)");
@@ -474,6 +480,7 @@ int main(int argc, char** argv) {
     bench::EnsembleStudyInput study;
     std::map<std::string, std::size_t> image_index;
     for (std::size_t i = 0; i < images.size(); ++i) image_index[images[i]] = i;
+    study.image_names = images;
     for (const auto& p : pairs) {
       study.image_a.push_back(image_index[p.a]);
       study.image_b.push_back(image_index[p.b]);
@@ -489,7 +496,9 @@ int main(int argc, char** argv) {
       for (int t = 0; t < std::max(1, threads); ++t) {
         embedders.push_back(embed::Embedder::create(arg.name, store, arg.options));
       }
-      const fs::path emb_file = cache / ("emb_" + file_key(det_key + "_" + arg.text) + ".bin");
+      // Two alignments are a different embedding: never read a one-alignment cache for them.
+      const std::string key = arg.text + (embedders[0]->alignment_tta() ? "_2align" : "");
+      const fs::path emb_file = cache / ("emb_" + file_key(det_key + "_" + key) + ".bin");
       auto views = load_views(emb_file);
       {
         // Rewrite the cache from what parsed: an interrupted run may have left half a record.
@@ -549,6 +558,7 @@ int main(int argc, char** argv) {
                            {"name", arg.name},
                            {"dimension", embedders[0]->dimension()},
                            {"default_flip_tta", embedders[0]->flip_tta()},
+                           {"alignment_tta", embedders[0]->alignment_tta()},
                            {"plain", evaluate(plain, pairs).json()},
                            {"flip_tta", evaluate(flip, pairs).json()},
                            {"ms_per_face_median", ms.empty() ? 0.0 : ms[ms.size() / 2]},
@@ -573,6 +583,7 @@ int main(int argc, char** argv) {
                              : *member_flip                           ? 2 * timed
                                                                       : timed / 2;
         member.flip_tta = *member_flip;
+        member.alignment_tta = embedders[0]->alignment_tta();
         for (const auto& path : images) {
           const Views& v = views[path];
           const bool none =

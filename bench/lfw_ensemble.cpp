@@ -49,6 +49,7 @@ std::vector<T> subset(const std::vector<T>& all, const std::vector<std::size_t>&
 struct CrossValidated {
   std::vector<double> out_of_fold;  // each pair scored by what never saw its fold
   std::vector<double> fold_accuracy;
+  std::vector<std::size_t> errors;  // pairs the fold's accuracy threshold gets wrong
   double accuracy_mean = 0, accuracy_std = 0, tar_at_far = 0, auc = 0;
   nlohmann::json json() const {
     return {{"accuracy_mean", accuracy_mean},
@@ -76,7 +77,10 @@ CrossValidated cross_validate(const Input& in,
     const auto t = match::best_accuracy_threshold(subset(s, train), subset(in.labels, train));
     cv.fold_accuracy.push_back(
         match::accuracy_at(subset(s, test), subset(in.labels, test), t.threshold));
-    for (auto i : test) cv.out_of_fold[i] = s[i];
+    for (auto i : test) {
+      cv.out_of_fold[i] = s[i];
+      if ((s[i] >= t.threshold) != (in.labels[i] == 1)) cv.errors.push_back(i);
+    }
   }
   const double n = static_cast<double>(cv.fold_accuracy.size());
   cv.accuracy_mean = std::accumulate(cv.fold_accuracy.begin(), cv.fold_accuracy.end(), 0.0) / n;
@@ -251,6 +255,32 @@ nlohmann::json error_versus_discard(const Input& in, const Decisions& d,
   return rows;
 }
 
+// The pairs a cross-validated rule gets wrong, to look at: the images, the
+// out-of-fold score, each member's cosine and the pair's quality.
+nlohmann::json pair_errors(const Input& in, const CrossValidated& cv,
+                           const std::vector<match::PairEvidence>& evidence) {
+  auto name = [&](std::size_t image) {
+    return image < in.image_names.size() ? in.image_names[image] : std::to_string(image);
+  };
+  nlohmann::json rows = nlohmann::json::array();
+  for (const std::size_t i : cv.errors) {
+    nlohmann::json cosines;
+    for (std::size_t m = 0; m < in.members.size(); ++m) {
+      const auto& s = evidence[i].similarity[m];
+      cosines[in.members[m].model] = s ? nlohmann::json(*s) : nlohmann::json(nullptr);
+    }
+    rows.push_back({{"pair", i},
+                    {"fold", in.folds[i]},
+                    {"same_person", in.labels[i] == 1},
+                    {"a", name(in.image_a[i])},
+                    {"b", name(in.image_b[i])},
+                    {"score", cv.out_of_fold[i]},
+                    {"quality", evidence[i].quality},
+                    {"cosine", cosines}});
+  }
+  return rows;
+}
+
 void check(const Input& in) {
   const std::size_t n = in.labels.size();
   if (n == 0 || in.image_a.size() != n || in.image_b.size() != n || in.folds.size() != n ||
@@ -316,6 +346,7 @@ nlohmann::json run_ensemble_study(const Input& in, const EnsembleStudyOptions& o
   nlohmann::json ensembles = nlohmann::json::array();
   std::map<std::string, std::vector<match::Calibration>> learned;
   std::map<std::string, double> variant_accuracy;
+  std::map<std::string, CrossValidated> variant_cv;
   for (const auto& v : variants) {
     match::LearnOptions lo;
     lo.quality_adaptive = v.adaptive;
@@ -330,6 +361,7 @@ nlohmann::json run_ensemble_study(const Input& in, const EnsembleStudyOptions& o
                          {"decision_at_far_1e-3_threshold", decisions.json(in)}});
     std::cerr << ensembles.back().dump() << '\n';
     learned[v.name] = per_fold;
+    variant_cv[v.name] = cv;
     variant_accuracy[v.name] = cv.accuracy_mean + cv.tar_at_far;
   }
   report["ensembles"] = ensembles;
@@ -344,6 +376,7 @@ nlohmann::json run_ensemble_study(const Input& in, const EnsembleStudyOptions& o
                                             [&](const Variant& v) { return v.name == chosen; });
   const auto& chosen_folds = learned[chosen];
   const auto& chosen_evidence = *chosen_variant.evidence;
+  report["chosen_errors"] = pair_errors(in, variant_cv[chosen], chosen_evidence);
 
   // The four-metric fused similarity on the ensemble's fused vector (weights
   // of the fold's calibration) against the calibrated probability.
@@ -410,7 +443,10 @@ nlohmann::json run_ensemble_study(const Input& in, const EnsembleStudyOptions& o
     match::LearnOptions lo;
     lo.quality_adaptive = chosen_variant.adaptive;
     lo.dimensions = member_dimensions(in);
-    for (const auto& m : in.members) lo.flip_tta.push_back(m.flip_tta);
+    for (const auto& m : in.members) {
+      lo.flip_tta.push_back(m.flip_tta);
+      lo.alignment_tta.push_back(m.alignment_tta);
+    }
     nlohmann::json provenance = options.provenance;
     provenance["variant"] = chosen;
     provenance["quality_formula"] = chosen_variant.evidence == &evidence_full ? "full" : "classic";

@@ -19,11 +19,13 @@ struct EnsembleStudyInput {
   std::vector<std::size_t> image_a, image_b;  // indices into the per-image vectors below
   std::vector<int> labels;                    // 1 = same person
   std::vector<int> folds;                     // 0..9
+  std::vector<std::string> image_names;       // per image, for the error list; may be empty
   struct Member {
     std::string model;
     std::vector<std::vector<float>> vectors;  // per image, L2-normalised; empty = none
     double ms_per_face = 0.0;                 // 0 = not timed
     bool flip_tta = false;                    // vectors are face + mirror sums
+    bool alignment_tta = false;               // vectors are sums over two alignments
   };
   std::vector<Member> members;
   // Per image, the overall quality under each formula.

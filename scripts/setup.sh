@@ -63,9 +63,11 @@ run_demo() {
   step "Main job: likeness detect on the demo photos (drawings in $BUILD_DIR/demo/)"
   "$BUILD_DIR/likeness" detect "$demo"/sample*.jpg --draw "$BUILD_DIR/demo/"
   # A library of its own, so that the demo never mixes into the user's
-  # default library (~/.local/share/likeness/library).
+  # default library (~/.local/share/likeness/library); made afresh on every
+  # run (six photos, seconds) so that it always has this build's models.
   local library="$BUILD_DIR/demo/library"
   step "Main job: likeness index the demo photos into $library"
+  rm -rf "$library"
   "$BUILD_DIR/likeness" index --library "$library" "$demo"
   "$BUILD_DIR/likeness" people cluster --library "$library"
   "$BUILD_DIR/likeness" people list --library "$library"

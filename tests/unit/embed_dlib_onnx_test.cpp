@@ -5,16 +5,23 @@
 // conversion: the network type of dlib's dnn_face_recognition_ex.cpp
 // (anet_type below), deserialized from the original .dat in the package cache
 // (~/.cache/likeness/packages, filled by scripts/setup.sh), run by dlib's DNN.
-// The chip is cut exactly as the backend cuts it (dlib's 5-point model on the
-// detector's box, get_face_chip_details(shape, 150, 0.25), extract_image_chip).
+// The chips are cut exactly as the backend cuts them: dlib's 5-point model on
+// the detector's box, and FacePlugin's 68 points on the same box (the second
+// alignment), each through get_face_chip_details(shape, 150, 0.25) and
+// extract_image_chip.
 //
 // Checks, on one LFW face of each of 20 different people:
 //   * the raw network (infer::Session on the converted file, the same chips as
 //     one batch): every unnormalised 128-d output within 1e-4 (relative L2) of
 //     dlib's, norms included;
-//   * the backend (Embedder "dlib_resnet"): plain and mirrored vectors with
-//     cosine > 0.9999 to dlib's normalised descriptors of the chip and of its
-//     mirror image, and the mirror-TTA vector to dlib's normalised sum.
+//   * the backend (Embedder "dlib_resnet") with one alignment: plain and
+//     mirrored vectors with cosine > 0.9999 to dlib's normalised descriptors
+//     of the 5-point chip and of its mirror image, and the mirror-TTA vector
+//     to dlib's normalised sum;
+//   * with both alignments (the default): plain and mirrored vectors to the
+//     normalised sums of dlib's descriptors of the two chips, and the TTA
+//     vector to the normalised sum of those two (the chips differ enough for
+//     this to fail if either were left out).
 // And the converter itself: it reproduces the manifest's sha256 byte for byte
 // and refuses a truncated file.
 //
@@ -34,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "likeness/align/landmarks.h"
 #include "likeness/core/error.h"
 #include "likeness/detect/detector.h"
 #include "likeness/embed/embedder.h"
@@ -144,13 +152,14 @@ struct Chip {
   std::string person;
   Image image;
   detect::Detection face;
-  dlib::matrix<dlib::rgb_pixel> chip;
+  dlib::matrix<dlib::rgb_pixel> chip;    // from dlib's 5 points
+  dlib::matrix<dlib::rgb_pixel> chip68;  // from FacePlugin's 68 points
 };
 
 // One LFW face of each of `count` people spread over the alphabet, each with
 // dlib's chip cut as the backend cuts it.
 std::vector<Chip> lfw_chips(const detect::Detector& detector, const dlib::shape_predictor& shape,
-                            std::size_t count) {
+                            const align::LandmarkModel& landmarks, std::size_t count) {
   const fs::path images = ::likeness::testing::datasets_dir() / "lfw" / "images";
   std::vector<std::string> people;
   for (const auto& entry : fs::directory_iterator(images)) {
@@ -163,7 +172,7 @@ std::vector<Chip> lfw_chips(const detect::Detector& detector, const dlib::shape_
     const fs::path file = images / people[i] / (people[i] + "_0001.jpg");
     auto decoded = io::decode_image_file(file);
     if (!decoded.ok()) continue;
-    Chip c{people[i], decoded.value->image, {}, {}};
+    Chip c{people[i], decoded.value->image, {}, {}, {}};
     const auto found = detector.detect(c.image);
     if (found.faces.empty()) continue;
     c.face = found.faces.front();
@@ -173,6 +182,13 @@ std::vector<Chip> lfw_chips(const detect::Detector& detector, const dlib::shape_
                                std::lround(c.face.box.y + c.face.box.height) - 1);
     dlib::extract_image_chip(view, dlib::get_face_chip_details(shape(view, rect), 150, 0.25),
                              c.chip);
+    const std::vector<cv::Point2f> points = landmarks.points(c.image, c.face.box);
+    if (points.size() != 68) continue;
+    std::vector<dlib::point> parts;
+    for (const auto& p : points) parts.emplace_back(std::lround(p.x), std::lround(p.y));
+    dlib::extract_image_chip(
+        view, dlib::get_face_chip_details(dlib::full_object_detection(rect, parts), 150, 0.25),
+        c.chip68);
     out.push_back(std::move(c));
   }
   return out;
@@ -208,16 +224,20 @@ TEST_F(DlibOnnx, MatchesDlibsNetworkOnLfwChips) {
   anet_type net;
   dlib::deserialize(dat_.string()) >> net;
 
-  const std::vector<Chip> chips = lfw_chips(*detector, shape, 20);
+  const auto landmarks = align::LandmarkModel::create("faceplugin68", store_);
+  const std::vector<Chip> chips = lfw_chips(*detector, shape, *landmarks, 20);
   ASSERT_EQ(chips.size(), 20u);
 
-  // dlib's descriptors of every chip and of its mirror image.
+  // dlib's descriptors of every chip and of its mirror image: per face the
+  // 5-point chip, its mirror, the 68-point chip, its mirror.
   std::vector<dlib::matrix<dlib::rgb_pixel>> batch;
   for (const auto& c : chips) {
-    batch.push_back(c.chip);
-    dlib::matrix<dlib::rgb_pixel> mirrored;
-    dlib::flip_image_left_right(c.chip, mirrored);
-    batch.push_back(mirrored);
+    for (const auto* chip : {&c.chip, &c.chip68}) {
+      batch.push_back(*chip);
+      dlib::matrix<dlib::rgb_pixel> mirrored;
+      dlib::flip_image_left_right(*chip, mirrored);
+      batch.push_back(mirrored);
+    }
   }
   const std::vector<dlib::matrix<float, 0, 1>> reference = net(batch);
   ASSERT_EQ(reference.size(), batch.size());
@@ -249,33 +269,58 @@ TEST_F(DlibOnnx, MatchesDlibsNetworkOnLfwChips) {
     for (std::size_t i = 0; i < 128; ++i) diff += std::pow(double(got[i]) - want[i], 2);
     const double relative = std::sqrt(diff / dot(want, want));
     worst_relative = std::max(worst_relative, relative);
-    EXPECT_LT(relative, 1e-4) << chips[k / 2].person << (k % 2 ? " (mirrored)" : "");
+    EXPECT_LT(relative, 1e-4) << chips[k / 4].person << (k % 2 ? " (mirrored)" : "");
   }
 
-  // 2. The backend: plain, mirrored and mirror-TTA vectors.
-  const auto embedder = Embedder::create("dlib_resnet", store_, {.flip_tta = true});
+  // 2. The backend: plain, mirrored and mirror-TTA vectors, with one alignment
+  // and with both.
+  auto sum_of = [](const std::vector<float>& a, const std::vector<float>& b) {
+    std::vector<float> out(a.size());
+    for (std::size_t j = 0; j < a.size(); ++j) out[j] = a[j] + b[j];
+    l2_normalize(out);
+    return out;
+  };
+  const auto one =
+      Embedder::create("dlib_resnet", store_, {.flip_tta = true, .alignment_tta = false});
+  const auto both = Embedder::create("dlib_resnet", store_, {.flip_tta = true});
+  ASSERT_TRUE(both->alignment_tta());
   double worst_cosine = 1;
+  int distinct_alignments = 0;  // faces whose two chips' vectors differ enough, below
   for (std::size_t i = 0; i < chips.size(); ++i) {
-    const auto want_plain = normalised(to_vector(reference[2 * i]));
-    const auto want_mirrored = normalised(to_vector(reference[2 * i + 1]));
-    std::vector<float> want_tta(128);
-    for (std::size_t j = 0; j < 128; ++j) want_tta[j] = want_plain[j] + want_mirrored[j];
-    l2_normalize(want_tta);
-
-    const auto views = embedder->embed_views(chips[i].image, chips[i].face);
-    const auto tta = embedder->embed(chips[i].image, chips[i].face);
-    ASSERT_TRUE(views && tta) << chips[i].person;
-    for (const double cosine : {dot(views->plain, want_plain), dot(views->mirrored, want_mirrored),
-                                dot(tta->values, want_tta)}) {
-      worst_cosine = std::min(worst_cosine, cosine);
-      EXPECT_GT(cosine, 0.9999) << chips[i].person;
+    const auto plain5 = normalised(to_vector(reference[4 * i]));
+    const auto mirrored5 = normalised(to_vector(reference[4 * i + 1]));
+    const auto plain68 = normalised(to_vector(reference[4 * i + 2]));
+    const auto mirrored68 = normalised(to_vector(reference[4 * i + 3]));
+    // Leaving one alignment out puts the vector at sqrt((1 + c) / 2) from the
+    // sum, c the cosine between the two: below the 0.9999 checked here when
+    // c < 0.9996.
+    distinct_alignments += dot(plain5, plain68) < 0.9996;
+    const auto plain_both = sum_of(plain5, plain68);
+    const auto mirrored_both = sum_of(mirrored5, mirrored68);
+    const struct {
+      const Embedder& embedder;
+      std::vector<float> plain, mirrored;
+    } cases[] = {{*one, plain5, mirrored5}, {*both, plain_both, mirrored_both}};
+    for (const auto& c : cases) {
+      const auto views = c.embedder.embed_views(chips[i].image, chips[i].face);
+      const auto tta = c.embedder.embed(chips[i].image, chips[i].face);
+      ASSERT_TRUE(views && tta) << chips[i].person;
+      for (const double cosine : {dot(views->plain, c.plain), dot(views->mirrored, c.mirrored),
+                                  dot(tta->values, sum_of(c.plain, c.mirrored))}) {
+        worst_cosine = std::min(worst_cosine, cosine);
+        EXPECT_GT(cosine, 0.9999) << chips[i].person
+                                  << (&c.embedder == one.get() ? " (one alignment)" : "");
+      }
     }
   }
-  // Different people stay different (the comparison is not vacuous).
-  EXPECT_LT(dot(normalised(to_vector(reference[0])), normalised(to_vector(reference[2]))), 0.95);
+  // Different people stay different, and on most faces leaving an alignment
+  // out would fail the checks above (the comparison is not vacuous).
+  EXPECT_LT(dot(normalised(to_vector(reference[0])), normalised(to_vector(reference[4]))), 0.95);
+  EXPECT_GE(distinct_alignments, 15);
   std::cout << "[          ] " << chips.size() << " faces: worst relative L2 error of the raw "
             << "output " << worst_relative << ", worst 1 - cosine of the backend's vectors "
-            << 1.0 - worst_cosine << "\n";
+            << 1.0 - worst_cosine << ", faces whose alignments differ by cosine < 0.9996 "
+            << distinct_alignments << "\n";
 }
 
 std::string quote(const fs::path& p) {

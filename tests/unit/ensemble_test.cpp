@@ -295,6 +295,8 @@ TEST(EnsembleJson, RoundTripsExactly) {
   Synthetic train = synthesize(1000, 41);
   LearnOptions options;
   options.dimensions = {512, 128, 64};
+  options.flip_tta = {false, true, false};
+  options.alignment_tta = {false, true, true};
   const Calibration learned =
       learn_calibration(kModels, train.pairs, train.labels, options,
                         {{"command", "likeness calibrate"}, {"pairs", 1000}});
@@ -318,10 +320,18 @@ TEST(EnsembleJson, RoundTripsExactly) {
       EXPECT_EQ(x.weight_low, y.weight_low);
       EXPECT_EQ(x.fused_vector_weight, y.fused_vector_weight);
       EXPECT_EQ(x.dimension, y.dimension);
+      EXPECT_EQ(x.flip_tta, y.flip_tta);
+      EXPECT_EQ(x.alignment_tta, y.alignment_tta);
     }
   }
   EXPECT_EQ(learned.provenance().at("command"), "likeness calibrate");
   EXPECT_EQ(learned.members()[0].dimension, 512u);
+  // The embedders' settings the vectors were made with are recorded.
+  EXPECT_EQ(learned.members()[1].flip_tta, std::optional<bool>(true));
+  EXPECT_EQ(learned.members()[0].alignment_tta, std::optional<bool>(false));
+  EXPECT_EQ(learned.members()[2].alignment_tta, std::optional<bool>(true));
+  EXPECT_EQ(hand_made().members()[0].alignment_tta, std::nullopt);
+  EXPECT_FALSE(hand_made().to_json()["members"][0].contains("alignment_tta"));
 }
 
 // The message of the likeness::Error from_json throws (not a UsageError: the
@@ -372,6 +382,10 @@ TEST(EnsembleJson, MalformedJsonThrowsNamingTheField) {
   cases.back().json["probability_threshold"] = 1.5;
   cases.push_back({"members", good});
   cases.back().json["members"] = nlohmann::json::array();
+  cases.push_back({"members[1].alignment_tta", good});
+  cases.back().json["members"][1]["alignment_tta"] = "yes";
+  cases.push_back({"members[0].flip_tta", good});
+  cases.back().json["members"][0]["flip_tta"] = 1;
   cases.push_back({"expected an object", nlohmann::json::array()});
   for (const Case& c : cases) {
     const std::string message = json_error(c.json);
@@ -432,6 +446,12 @@ TEST(EnsembleLearn, RejectsInconsistentInput) {
   EXPECT_THROW(learn(kModels, s.pairs, s.labels, bad), UsageError);
   bad = {};
   bad.dimensions = {512};
+  EXPECT_THROW(learn(kModels, s.pairs, s.labels, bad), UsageError);
+  bad = {};
+  bad.flip_tta = {true};
+  EXPECT_THROW(learn(kModels, s.pairs, s.labels, bad), UsageError);
+  bad = {};
+  bad.alignment_tta = {true, false};
   EXPECT_THROW(learn(kModels, s.pairs, s.labels, bad), UsageError);
   bad = {};
   bad.fit.sample_weights = {1.0, 2.0};

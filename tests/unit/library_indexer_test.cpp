@@ -1111,6 +1111,24 @@ TEST_F(LibraryIndexRepair, StaleOrCorruptIndexIsRebuilt) {
   expect_sound(*lib);
 }
 
+// A library indexed with other recognition models (here: a query whose fused
+// vector has another length, as after a change of the ensemble's members)
+// answers with a note that says what to do, not with an error or a wrong hit.
+TEST_F(LibraryIndexRepair, QueryFromOtherModelsGetsANote) {
+  const testing::TempDir temp("repair_models");
+  const fs::path photos = temp.path() / "photos";
+  const fs::path dir = temp.path() / "library";
+  copy_photo(lfw_image("Colin_Powell", 1), photos / "a.jpg");
+  auto lib = Library::open(dir);
+  ASSERT_EQ(run(*lib, photos).faces_added, 1u);
+  match::FaceDescription query = describe_file(lfw_image("Colin_Powell", 1));
+  ASSERT_FALSE(search_face(*lib, recognizer(), query).hits.empty());
+  query.fused.resize(query.fused.size() / 2);
+  const SearchResult other = search_face(*lib, recognizer(), query);
+  EXPECT_TRUE(other.hits.empty());
+  EXPECT_NE(other.note.find("new library"), std::string::npos) << other.note;
+}
+
 // No faces, no index: an empty library, one holding only failed files, and
 // one whose faces were all pruned (the saved index is then removed).
 TEST_F(LibraryIndexRepair, CatalogWithoutFacesHasNoIndex) {

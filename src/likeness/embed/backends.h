@@ -11,6 +11,7 @@ namespace likeness::embed::internal {
 struct ModelDefaults {
   bool flip_tta = false;
   float zoom = 1.0f;  // alignment template zoom about the crop centre
+  bool alignment_tta = false;
 };
 ModelDefaults defaults_for(std::string_view name);
 

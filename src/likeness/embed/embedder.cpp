@@ -13,8 +13,8 @@ namespace internal {
 ModelDefaults defaults_for(std::string_view name) {
   // flip_tta is on only where summing with the mirror image raised LFW accuracy
   // (docs/recognition.md): it doubles the cost. zoom < 1 where the model was
-  // trained on looser crops.
-  if (name == "dlib_resnet") return {.flip_tta = true, .zoom = 1.0f};
+  // trained on looser crops. alignment_tta (dlib_resnet only) doubles it again.
+  if (name == "dlib_resnet") return {.flip_tta = true, .zoom = 1.0f, .alignment_tta = true};
   if (name == "faceplugin_feature") return {.flip_tta = false, .zoom = 1.0f};
   if (name == "mobilefacenet") return {.flip_tta = false, .zoom = 1.0f};
   if (name == "faceres") return {.flip_tta = true, .zoom = 0.8f};
@@ -52,51 +52,95 @@ std::optional<Embedding> Embedder::embed(const Image& image, const detect::Detec
   return std::move(out.front());
 }
 
+namespace {
+
+// Adds the normalised `view` to `sum` (empty: becomes a copy of it).
+void add_view(std::vector<float>& sum, std::vector<float> view) {
+  l2_normalize(view);
+  if (sum.empty()) {
+    sum = std::move(view);
+    return;
+  }
+  for (std::size_t j = 0; j < sum.size(); ++j) sum[j] += view[j];
+}
+
+// A face's views by kind: the sum over its alignments of the plain views and
+// of the mirrored views, each view normalised first so that none dominates.
+struct ViewSums {
+  std::vector<float> plain, mirrored;
+  int alignments = 0;
+  // Each kind's sum normalised (a single alignment's view already is).
+  void finish() {
+    if (alignments > 1) {
+      l2_normalize(plain);
+      l2_normalize(mirrored);
+    }
+  }
+};
+
+}  // namespace
+
 std::vector<std::optional<Embedding>> Embedder::embed_batch(
     const Image& image, std::span<const detect::Detection> faces) const {
   std::vector<std::optional<Embedding>> out(faces.size());
-  std::vector<Image> crops;
-  std::vector<std::size_t> owner;  // index into faces of each crop
+  std::vector<Image> batch;
+  struct Slot {
+    std::size_t face;
+    bool mirrored;
+  };
+  std::vector<Slot> slots;  // what each image of the batch is
+  std::vector<ViewSums> sums(faces.size());
   for (std::size_t i = 0; i < faces.size(); ++i) {
-    std::optional<Image> c = crop(image, faces[i]);
-    if (!c) continue;
-    if (flip_tta()) {
-      Image mirrored;
-      cv::flip(c->rgb, mirrored.rgb, 1);
-      crops.push_back(std::move(mirrored));
-      owner.push_back(i);
+    std::vector<Image> aligned = crops(image, faces[i]);
+    sums[i].alignments = static_cast<int>(aligned.size());
+    for (Image& c : aligned) {
+      if (flip_tta()) {
+        Image mirrored;
+        cv::flip(c.rgb, mirrored.rgb, 1);
+        batch.push_back(std::move(mirrored));
+        slots.push_back({i, true});
+      }
+      batch.push_back(std::move(c));
+      slots.push_back({i, false});
     }
-    crops.push_back(std::move(*c));
-    owner.push_back(i);
   }
-  if (crops.empty()) return out;
-  std::vector<std::vector<float>> raw = infer(crops);
+  if (batch.empty()) return out;
+  std::vector<std::vector<float>> raw = infer(batch);
   for (std::size_t k = 0; k < raw.size(); ++k) {
-    // Each view is normalised before summing so that neither dominates.
-    l2_normalize(raw[k]);
-    auto& slot = out[owner[k]];
-    if (!slot) {
-      slot = Embedding{std::move(raw[k]), std::string(name())};
-    } else {
-      for (std::size_t j = 0; j < slot->values.size(); ++j) slot->values[j] += raw[k][j];
-    }
+    ViewSums& sum = sums[slots[k].face];
+    add_view(slots[k].mirrored ? sum.mirrored : sum.plain, std::move(raw[k]));
   }
-  for (auto& slot : out) {
-    if (slot) l2_normalize(slot->values);
+  for (std::size_t i = 0; i < faces.size(); ++i) {
+    if (sums[i].alignments == 0) continue;
+    sums[i].finish();
+    std::vector<float> values = std::move(sums[i].plain);
+    if (!sums[i].mirrored.empty()) {
+      for (std::size_t j = 0; j < values.size(); ++j) values[j] += sums[i].mirrored[j];
+    }
+    l2_normalize(values);
+    out[i] = Embedding{std::move(values), std::string(name())};
   }
   return out;
 }
 
 std::optional<FaceViews> Embedder::embed_views(const Image& image,
                                                const detect::Detection& face) const {
-  std::optional<Image> c = crop(image, face);
-  if (!c) return std::nullopt;
-  Image mirrored;
-  cv::flip(c->rgb, mirrored.rgb, 1);
-  std::vector<std::vector<float>> raw = infer({*c, mirrored});
-  l2_normalize(raw[0]);
-  l2_normalize(raw[1]);
-  return FaceViews{std::move(raw[0]), std::move(raw[1])};
+  std::vector<Image> batch = crops(image, face);
+  if (batch.empty()) return std::nullopt;
+  const std::size_t alignments = batch.size();
+  for (std::size_t k = 0; k < alignments; ++k) {
+    Image mirrored;
+    cv::flip(batch[k].rgb, mirrored.rgb, 1);
+    batch.push_back(std::move(mirrored));
+  }
+  std::vector<std::vector<float>> raw = infer(batch);
+  ViewSums sum;
+  sum.alignments = static_cast<int>(alignments);
+  for (std::size_t k = 0; k < raw.size(); ++k) {
+    add_view(k < alignments ? sum.plain : sum.mirrored, std::move(raw[k]));
+  }
+  sum.finish();
+  return FaceViews{std::move(sum.plain), std::move(sum.mirrored)};
 }
 
 void l2_normalize(std::vector<float>& values) {

@@ -57,6 +57,14 @@ struct EmbedderOptions {
   // Zoom of the alignment template about the crop centre (< 1 = more context).
   // 0 = the model's measured default. Ignored by dlib_resnet.
   float zoom = 0.0f;
+  // Embed the face from two independent alignments and use the normalised
+  // sum (each alignment's plain and mirrored views kept apart, as flip_tta
+  // sums them). dlib_resnet only: its 5-point model's chip and the chip cut
+  // from FacePlugin's 68 landmarks by dlib's 68-point template. The two
+  // landmark models err independently, so the sum carries less alignment
+  // noise than either chip (LFW: docs/benchmarks.md). Empty = the model's default (on for
+  // dlib_resnet); ignored by the other models, which have one alignment.
+  std::optional<bool> alignment_tta{};
 };
 
 // A face and its mirror image, each embedded and L2-normalised on its own.
@@ -84,6 +92,8 @@ class Embedder {
   virtual int dimension() const = 0;
   // Whether embed() sums the face and its mirror (the resolved option).
   virtual bool flip_tta() const = 0;
+  // Whether embed() sums two alignments of the face (the resolved option).
+  virtual bool alignment_tta() const { return false; }
 
   // The face's embedding. Empty when the face cannot be aligned (has_landmarks
   // false, degenerate landmarks, empty image).
@@ -91,13 +101,15 @@ class Embedder {
   // One result per face, in order; faces go through the network together.
   std::vector<std::optional<Embedding>> embed_batch(const Image& image,
                                                     std::span<const detect::Detection> faces) const;
-  // Plain and mirrored embeddings separately (for measuring flip_tta). Empty
-  // as embed().
+  // Plain and mirrored embeddings separately (for measuring flip_tta); with
+  // alignment_tta each is the normalised sum over the alignments. Empty as
+  // embed().
   std::optional<FaceViews> embed_views(const Image& image, const detect::Detection& face) const;
 
  protected:
-  // The aligned crop this model eats (RGB), or empty when the face cannot be aligned.
-  virtual std::optional<Image> crop(const Image& image, const detect::Detection& face) const = 0;
+  // The aligned crops this model eats (RGB), one per alignment of the face;
+  // none when the face cannot be aligned.
+  virtual std::vector<Image> crops(const Image& image, const detect::Detection& face) const = 0;
   // Raw network outputs, one vector per crop (not normalised).
   virtual std::vector<std::vector<float>> infer(const std::vector<Image>& crops) const = 0;
 };

@@ -101,11 +101,12 @@ class OnnxEmbedder final : public Embedder {
   bool flip_tta() const override { return flip_tta_; }
 
  protected:
-  std::optional<Image> crop(const Image& image, const detect::Detection& face) const override {
-    if (!face.has_landmarks) return std::nullopt;
+  std::vector<Image> crops(const Image& image, const detect::Detection& face) const override {
+    std::vector<Image> out;
+    if (!face.has_landmarks) return out;
     auto aligned = align::align_face(image, face.landmarks, template_);
-    if (!aligned) return std::nullopt;
-    return std::move(aligned->crop);
+    if (aligned) out.push_back(std::move(aligned->crop));
+    return out;
   }
 
   std::vector<std::vector<float>> infer(const std::vector<Image>& crops) const override {

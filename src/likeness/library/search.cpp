@@ -73,7 +73,8 @@ SearchResult search_face(Library& library, const match::Recognizer& recognizer,
   if (index->dimension() != query.fused.size()) {
     result.note = "the library was indexed with other recognition models (vectors of " +
                   std::to_string(index->dimension()) + " numbers, the query has " +
-                  std::to_string(query.fused.size()) + "): re-index it";
+                  std::to_string(query.fused.size()) +
+                  "): index its photos into a new library with this version";
     return result;
   }
   const std::size_t wanted = std::max(options.candidates, 5 * options.top_k);

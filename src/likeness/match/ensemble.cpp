@@ -163,10 +163,14 @@ Calibration Calibration::from_json(const nlohmann::json& json) {
       malformed(where + "dimension is " + dimension.dump() + ", expected an integer >= 0");
     }
     c.dimension = dimension.get<std::size_t>();
-    if (const auto flip = entry.find("flip_tta"); flip != entry.end()) {
-      if (!flip->is_boolean())
-        malformed(where + "flip_tta is " + flip->dump() + ", expected a boolean");
-      c.flip_tta = flip->get<bool>();
+    for (const auto& [key, slot] :
+         {std::pair{"flip_tta", &c.flip_tta}, std::pair{"alignment_tta", &c.alignment_tta}}) {
+      if (const auto flag = entry.find(key); flag != entry.end()) {
+        if (!flag->is_boolean()) {
+          malformed(where + key + " is " + flag->dump() + ", expected a boolean");
+        }
+        *slot = flag->get<bool>();
+      }
     }
     members.push_back(std::move(c));
   }
@@ -190,6 +194,7 @@ nlohmann::json Calibration::to_json() const {
                     {"fused_vector_weight", c.fused_vector_weight},
                     {"dimension", c.dimension}});
     if (c.flip_tta) list.back()["flip_tta"] = *c.flip_tta;
+    if (c.alignment_tta) list.back()["alignment_tta"] = *c.alignment_tta;
   }
   return {{"format", kFormat},
           {"far_target", far_target_},
@@ -344,6 +349,11 @@ Calibration learn_calibration(const std::vector<std::string>& models,
                      " mirror settings for " + std::to_string(n_models) +
                      " models; expected one per model or none");
   }
+  if (!options.alignment_tta.empty() && options.alignment_tta.size() != n_models) {
+    throw UsageError("learn_calibration: " + std::to_string(options.alignment_tta.size()) +
+                     " alignment settings for " + std::to_string(n_models) +
+                     " models; expected one per model or none");
+  }
   if (!options.dimensions.empty() && options.dimensions.size() != n_models) {
     throw UsageError("learn_calibration: " + std::to_string(options.dimensions.size()) +
                      " dimensions for " + std::to_string(n_models) +
@@ -390,6 +400,7 @@ Calibration learn_calibration(const std::vector<std::string>& models,
     c.model = models[m];
     if (!options.dimensions.empty()) c.dimension = options.dimensions[m];
     if (!options.flip_tta.empty()) c.flip_tta = options.flip_tta[m];
+    if (!options.alignment_tta.empty()) c.alignment_tta = options.alignment_tta[m];
     std::vector<double> cosines, negatives, w;
     std::vector<int> y;
     for (std::size_t i = 0; i < n; ++i) {

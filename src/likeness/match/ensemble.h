@@ -65,6 +65,9 @@ struct MemberCalibration {
   // image's (the embedder must be run the same way); empty = the model's
   // default (JSON field "flip_tta", optional).
   std::optional<bool> flip_tta;
+  // Likewise for the embedder's two alignments (JSON field "alignment_tta",
+  // optional; see embed::EmbedderOptions::alignment_tta).
+  std::optional<bool> alignment_tta;
 };
 
 struct EnsembleScore {
@@ -163,6 +166,8 @@ struct LearnOptions {
   std::vector<std::size_t> dimensions;
   // Mirror setting per model (recorded as MemberCalibration::flip_tta), or empty.
   std::vector<bool> flip_tta;
+  // Two-alignment setting per model (MemberCalibration::alignment_tta), or empty.
+  std::vector<bool> alignment_tta;
 };
 
 // Learns everything from labelled pairs (label 1 = same person):

@@ -50,7 +50,8 @@ class EnsembleRecognizer final : public Recognizer {
         continue;
       }
       const embed::EmbedderOptions embedder_options{.flip_tta = all[i].flip_tta,
-                                                    .threads = options.threads};
+                                                    .threads = options.threads,
+                                                    .alignment_tta = all[i].alignment_tta};
       loading.push_back(
           std::async(std::launch::async, [&store, model = all[i].model, embedder_options] {
             return embed::Embedder::create(model, store, embedder_options);
