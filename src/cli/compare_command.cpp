@@ -1,18 +1,21 @@
 // `likeness compare A B` and `likeness compare --pairs FILE`: are two photos of
-// the same person? The calibrated ensemble of every installed recognition
-// model gives a probability and the decision at its threshold (chosen at
-// FAR 1e-3 on LFW, models/calibration.json), with each model's own view.
+// the same person? The calibrated ensemble of the member models gives a
+// probability and the decision at its threshold (chosen at FAR 1e-3 on LFW,
+// models/calibration.json), with each member's own view.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "likeness/detect/detector.h"
 #include "likeness/infer/model_store.h"
 #include "likeness/io/image.h"
+#include "likeness/match/embedded_calibration.h"
 #include "likeness/match/recognizer.h"
 
 namespace likeness::cli {
@@ -262,8 +265,9 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
   CLI::App* cmd = app.add_subcommand(
       "compare",
       "Are two photos of the same person? Compares the largest face of each (or the faces "
-      "chosen with --face-a/--face-b): the calibrated ensemble of every installed recognition "
-      "model gives the probability that they are the same person and the decision at its "
+      "chosen with --face-a/--face-b): the calibrated ensemble of the member models "
+      "(models/calibration.json) gives the probability that they are the same person and the "
+      "decision at its "
       "threshold (chosen at a false-accept rate of 1e-3 on LFW, docs/benchmarks.md), with "
       "each model's similarity, probability and decision. Exit code 1 when a photo cannot be "
       "read or has no face.");
@@ -273,11 +277,13 @@ void register_compare_command(CLI::App& app, const GlobalOptions& global, int& e
                   "File of pathA<TAB>pathB lines: compares each pair (models loaded once) and "
                   "prints one result per line in input order; a bad line or photo gives an "
                   "error result and the run continues (exit code 1 if any failed)");
-  const std::string names = join(embed::Embedder::names());
+  // Only the calibration's members have a decision threshold to decide alone with.
+  std::vector<std::string> members;
+  for (const auto& m : match::embedded_calibration().members()) members.push_back(m.model);
   cmd->add_option("--model,-m", options->model,
-                  "ensemble (every installed model, calibrated and fused; 'all' is the same), "
-                  "or one model alone: " +
-                      names)
+                  "ensemble (the calibrated members, fused; 'all' is the same), or one of them "
+                  "alone: " +
+                      join(members))
       ->capture_default_str();
   cmd->add_option("--detector,-d", options->detector, "Detector backend")->capture_default_str();
   cmd->add_option("--face-a", options->face_a,

@@ -1,4 +1,4 @@
-// The product's recognizer: every installed model, the shipped calibration,
+// The product's recognizer: every member model of the shipped calibration,
 // quality-adaptive fusion. Needs the models (scripts/setup.sh models) and LFW.
 #include "likeness/match/recognizer.h"
 

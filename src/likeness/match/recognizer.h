@@ -1,5 +1,6 @@
-// Face recognition as the product uses it: every installed recognition model
-// describes a face, and two descriptions are compared by the calibrated,
+// Face recognition as the product uses it: every member model of the
+// calibration (models/calibration.json) that is installed describes a face,
+// and two descriptions are compared by the calibrated,
 // quality-adaptive ensemble (match/ensemble.h) into a probability and a
 // same-person decision.
 //
