@@ -77,7 +77,11 @@ class DlibEmbedder final : public Embedder {
     // shape_predictor::operator() is const and keeps no state: safe to share.
     out.push_back(chip(view, shape_(view, rect)));
     if (landmarks_) {
-      // The 68 points the default landmark model finds on this box.
+      // The 68 points the default landmark model finds on this box, found
+      // here rather than carried from detection: the library describes small
+      // faces from a full-resolution crop of their surroundings, where the
+      // points (like dlib's 5) are sharper than those of the reduced view
+      // the detector saw, and a Detection keeps five points only.
       const std::vector<cv::Point2f> points = landmarks_->points(image, face.box);
       if (points.size() == 68) {
         std::vector<dlib::point> parts;
