@@ -23,11 +23,13 @@
 // --small-faces LFW_DIR measures what the tiling costs in recall instead: LFW
 // photos shrunk so that their face is 30, 40 or 60 px wide are laid out on a
 // 1920x1280 grey canvas (a 16x10 grid), and the share of them found is
-// reported, with the time per canvas.
+// reported, with the time per canvas. --landmark-error adds how far their
+// landmarks lie from those found on the full-size photos.
 //
 //   build/bench/detect_bench --small-faces ../shared/datasets/lfw --canvases 4
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -35,6 +37,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <thread>
 
 #include "likeness/core/error.h"
@@ -129,21 +132,37 @@ void dump_detections(const detect::Detector& detector, const Image& image, const
 // wide (median of the default detector's boxes on LFW).
 constexpr float kLfwFaceWidth = 105.0f;
 
+// The mean distance of a face's five landmarks from the reference ones, over
+// the reference's distance between the eyes.
+double landmark_error(const detect::Detection& face, const std::array<cv::Point2f, 5>& reference) {
+  double sum = 0.0;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    sum += cv::norm(face.landmarks[i] - reference[i]);
+  }
+  const double eyes = cv::norm(reference[detect::kLeftEye] - reference[detect::kRightEye]);
+  return sum / static_cast<double>(reference.size()) / std::max(1.0, eyes);
+}
+
 // Recall of faces `face_px` wide laid out on canvases (see the file comment).
+// With `reference` (a detector with landmarks, as `detector` must then be),
+// also how far the landmarks of the faces found lie from those the reference
+// finds on the full-size LFW photo (its face over the photo's centre),
+// scaled onto the canvas; the time per canvas then includes the landmarks.
 nlohmann::json small_face_recall(const detect::Detector& detector,
                                  const std::vector<fs::path>& lfw_photos, float face_px,
-                                 int canvases) {
+                                 int canvases, const detect::Detector* reference) {
   const cv::Size canvas_size(1920, 1280);
   const int cols = 16, rows = 10;
   const int cell_w = canvas_size.width / cols, cell_h = canvas_size.height / rows;
   const float scale = face_px / kLfwFaceWidth;
   const int side = static_cast<int>(std::lround(250.0f * scale));
   std::size_t next = 0, placed = 0, found = 0;
-  std::vector<double> ms;
+  std::vector<double> ms, errors;
   for (int c = 0; c < canvases; ++c) {
     Image canvas;
     canvas.rgb = cv::Mat(canvas_size, CV_8UC3, cv::Scalar(128, 128, 128));
     std::vector<cv::Point2f> centres;
+    std::vector<std::optional<std::array<cv::Point2f, 5>>> references;
     for (int r = 0; r < rows; ++r) {
       for (int k = 0; k < cols && next < lfw_photos.size(); ++k) {
         const auto decoded = io::decode_image_file(lfw_photos[next++]);
@@ -158,26 +177,60 @@ nlohmann::json small_face_recall(const detect::Detector& detector,
         small(inside - want.tl()).copyTo(canvas.rgb(inside));
         centres.emplace_back(static_cast<float>(x) + static_cast<float>(side) / 2.0f,
                              static_cast<float>(y) + static_cast<float>(side) / 2.0f);
+        references.emplace_back();
+        if (reference == nullptr) continue;
+        const cv::Mat& full = decoded.value->image.rgb;
+        const cv::Point2f middle(static_cast<float>(full.cols) / 2,
+                                 static_cast<float>(full.rows) / 2);
+        for (const auto& d : reference->detect(decoded.value->image).faces) {
+          if (!d.box.contains(middle) || !d.has_landmarks) continue;
+          std::array<cv::Point2f, 5> mapped{};
+          const float to_canvas = static_cast<float>(side) / static_cast<float>(full.cols);
+          for (std::size_t i = 0; i < mapped.size(); ++i) {
+            mapped[i] = cv::Point2f(static_cast<float>(x), static_cast<float>(y)) +
+                        d.landmarks[i] * to_canvas;
+          }
+          references.back() = mapped;
+          break;
+        }
       }
     }
     const auto start = std::chrono::steady_clock::now();
     const auto result = detector.detect(canvas);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
-    for (const auto& centre : centres) {
+    for (std::size_t k = 0; k < centres.size(); ++k) {
       ++placed;
-      auto covers = [&](const detect::Detection& d) { return d.box.contains(centre); };
-      if (std::any_of(result.faces.begin(), result.faces.end(), covers) ||
-          std::any_of(result.too_small.begin(), result.too_small.end(), covers)) {
-        ++found;
+      auto covers = [&](const detect::Detection& d) { return d.box.contains(centres[k]); };
+      auto face = std::find_if(result.faces.begin(), result.faces.end(), covers);
+      if (face == result.faces.end()) {
+        face = std::find_if(result.too_small.begin(), result.too_small.end(), covers);
+        if (face == result.too_small.end()) continue;
+      }
+      ++found;
+      if (references[k] && face->has_landmarks) {
+        errors.push_back(landmark_error(*face, *references[k]));
       }
     }
   }
+  std::sort(errors.begin(), errors.end());
+  const auto share_above = [&](double limit) {
+    const auto above =
+        std::count_if(errors.begin(), errors.end(), [&](double e) { return e > limit; });
+    return errors.empty() ? 0.0 : static_cast<double>(above) / static_cast<double>(errors.size());
+  };
   return {{"face_px", face_px},
           {"faces", placed},
           {"found", found},
           {"recall", placed ? static_cast<double>(found) / static_cast<double>(placed) : 0.0},
-          {"median_ms_per_canvas", median(ms)}};
+          {"median_ms_per_canvas", median(ms)},
+          {"landmark_error",
+           reference == nullptr
+               ? nlohmann::json(nullptr)
+               : nlohmann::json{{"faces", errors.size()},
+                                {"median", median(errors)},
+                                {"p90", errors.empty() ? 0.0 : errors[errors.size() * 9 / 10]},
+                                {"share_above_0.10", share_above(0.10)}}}};
 }
 
 }  // namespace
@@ -206,6 +259,10 @@ int main(int argc, char** argv) {
                  "LFW folder: measure the recall of small faces instead (see --canvases)");
   app.add_option("--canvases", canvases, "Canvases of 160 faces per size for --small-faces")
       ->capture_default_str();
+  bool landmark_errors = false;
+  app.add_flag("--landmark-error", landmark_errors,
+               "With --small-faces: also how far the small faces' landmarks lie from those "
+               "found on the full-size LFW photo (mean distance over the eye distance)");
   app.add_option("--detector,-d", detector_name, "Detector backend")->capture_default_str();
   app.add_option("--landmarks", landmark_model, "Landmark model")->capture_default_str();
   app.add_option("--min-face", min_face, "Smallest face searched for (px)")->capture_default_str();
@@ -233,10 +290,13 @@ int main(int argc, char** argv) {
       std::sort(lfw_photos.begin(), lfw_photos.end());
       std::vector<fs::path> sample;
       for (std::size_t i = 0; i < lfw_photos.size(); i += 7) sample.push_back(lfw_photos[i]);
-      const auto detector = detect::Detector::create(detector_name, store, no_landmarks);
+      const auto detector =
+          detect::Detector::create(detector_name, store, landmark_errors ? full : no_landmarks);
+      const auto reference =
+          landmark_errors ? detect::Detector::create(detector_name, store, full) : nullptr;
       nlohmann::json sizes = nlohmann::json::array();
       for (const float px : {30.0f, 40.0f, 60.0f}) {
-        sizes.push_back(small_face_recall(*detector, sample, px, canvases));
+        sizes.push_back(small_face_recall(*detector, sample, px, canvases, reference.get()));
       }
       std::cout << nlohmann::json{{"detector", detector_name},
                                   {"min_face", min_face},

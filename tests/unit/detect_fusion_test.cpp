@@ -95,6 +95,18 @@ TEST(DetectNms, KeepsTheBestOfOverlappingBoxesAndDropsParts) {
   EXPECT_FLOAT_EQ(out[1].box.x, 300.0f);
 }
 
+// UltraFace's candidates: a small face inside an unsure big box must survive
+// until its closer look.
+TEST(DetectNms, KeepsPartsWhenAskedTo) {
+  std::vector<Detection> in = {box(0, 0, 100, 100, 0.2f), box(30, 30, 30, 30, 0.18f),
+                               box(2, 2, 100, 100, 0.15f)};
+  const auto out = non_max_suppression(in, 0.35f, /*drop_parts=*/false);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FLOAT_EQ(out[0].box.x, 0.0f);
+  EXPECT_FLOAT_EQ(out[1].box.x, 30.0f);
+  EXPECT_EQ(non_max_suppression(in, 0.35f).size(), 1u);
+}
+
 TEST(DetectNms, IouOfBoxes) {
   EXPECT_FLOAT_EQ(box_iou({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0f);
   EXPECT_FLOAT_EQ(box_iou({0, 0, 10, 10}, {20, 0, 10, 10}), 0.0f);

@@ -70,6 +70,11 @@ struct LevelTiling {
   // area / slowdown_area) (the model's time per pixel grows with the input).
   int run_cost = 0;       // cost of one model run, in input pixels
   int slowdown_area = 0;  // 0: time per pixel independent of the input size
+  // Level 0 alone covers the photo only when it shows a face of min_face at
+  // least this large (0: min_face_input). When it shows it smaller but still
+  // at min_face_input or more, one finer level showing it this large follows
+  // (UltraFace looks closer at the unsure boxes of finer levels only).
+  float whole_min_face_input = 0.0f;
 };
 
 // For models that take any input size (UltraFace, dynamic). The same pyramid

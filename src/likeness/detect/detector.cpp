@@ -23,7 +23,8 @@ float box_iou(const cv::Rect2f& a, const cv::Rect2f& b) {
   return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-std::vector<Detection> non_max_suppression(std::vector<Detection> detections, float iou) {
+std::vector<Detection> non_max_suppression(std::vector<Detection> detections, float iou,
+                                           bool drop_parts) {
   std::stable_sort(detections.begin(), detections.end(),
                    [](const Detection& a, const Detection& b) { return a.score > b.score; });
   std::vector<Detection> kept;
@@ -32,6 +33,7 @@ std::vector<Detection> non_max_suppression(std::vector<Detection> detections, fl
         kept.begin(), kept.end(), [&](const Detection& k) { return box_iou(k.box, d.box) > iou; });
     if (!overlaps) kept.push_back(std::move(d));
   }
+  if (!drop_parts) return kept;
   // A box lying mostly inside a bigger one is a part of that face (an eye and
   // nose region seen by a fine tile), not a second face.
   std::vector<Detection> out;
@@ -200,7 +202,11 @@ std::vector<Region> level_tile_regions(cv::Size image, cv::Size base, float min_
   const float s0 =
       std::min(static_cast<float>(base.width) / W, static_cast<float>(base.height) / H);
   regions.push_back({{0, 0, W, H}, base, true, {}, 0.0f});
-  const float needed = std::min(max_upscale, min_face_input / std::max(1.0f, min_face));
+  const float face = std::max(1.0f, min_face);
+  float needed = std::min(max_upscale, min_face_input / face);
+  if (s0 >= needed && s0 * face < tiling.whole_min_face_input) {
+    needed = std::min(max_upscale, tiling.whole_min_face_input / face);
+  }
   for (const float s : finer_scales(s0, needed)) {
     const cv::Size level(std::max(1, static_cast<int>(std::lround(W * s))),
                          std::max(1, static_cast<int>(std::lround(H * s))));

@@ -138,9 +138,11 @@ struct FusionOptions {
 std::vector<Detection> fuse_detections(const std::vector<BackendDetections>& inputs,
                                        const FusionOptions& options = {});
 
-// Greedy non-maximum suppression within one list (best score wins); then drops
-// boxes lying mostly (70%) inside a box at least 1.5x larger (parts of a face).
-std::vector<Detection> non_max_suppression(std::vector<Detection> detections, float iou);
+// Greedy non-maximum suppression within one list (best score wins); then,
+// when drop_parts, drops boxes lying mostly (70%) inside a box at least 1.5x
+// larger (parts of a face).
+std::vector<Detection> non_max_suppression(std::vector<Detection> detections, float iou,
+                                           bool drop_parts = true);
 
 // Intersection over union of two boxes (0 when either is empty).
 float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
