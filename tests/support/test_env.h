@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 namespace likeness::testing {
 
@@ -16,6 +18,17 @@ inline std::filesystem::path datasets_dir() {
 }
 
 inline std::filesystem::path source_dir() { return LIKENESS_SOURCE_DIR; }
+
+// Every LFW photo (datasets_dir()/lfw/images/<person>/*.jpg), in name order.
+inline std::vector<std::filesystem::path> lfw_images() {
+  std::vector<std::filesystem::path> photos;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(datasets_dir() / "lfw" / "images")) {
+    if (entry.path().extension() == ".jpg") photos.push_back(entry.path());
+  }
+  std::sort(photos.begin(), photos.end());
+  return photos;
+}
 
 // Where scripts/fetch_models.py unpacks the npm packages it fetches (the same
 // rules as its own): $LIKENESS_PACKAGE_CACHE, $LIKENESS_CACHE/packages,

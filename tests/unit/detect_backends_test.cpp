@@ -42,12 +42,7 @@ fs::path group(const std::string& name) {
 
 // Every 264th LFW image (sorted), ~50 images across many people.
 std::vector<fs::path> lfw_sample() {
-  std::vector<fs::path> all;
-  for (const auto& entry :
-       fs::recursive_directory_iterator(::likeness::testing::datasets_dir() / "lfw" / "images")) {
-    if (entry.path().extension() == ".jpg") all.push_back(entry.path());
-  }
-  std::sort(all.begin(), all.end());
+  const std::vector<fs::path> all = ::likeness::testing::lfw_images();
   std::vector<fs::path> sample;
   for (std::size_t i = 0; i < all.size(); i += 264) sample.push_back(all[i]);
   return sample;

@@ -45,17 +45,6 @@ Image load(const fs::path& file) {
   return decoded.ok() ? decoded.value->image : Image{};
 }
 
-// Every LFW photo, in name order.
-std::vector<fs::path> lfw_images() {
-  std::vector<fs::path> lfw;
-  for (const auto& entry :
-       fs::recursive_directory_iterator(::likeness::testing::datasets_dir() / "lfw" / "images")) {
-    if (entry.path().extension() == ".jpg") lfw.push_back(entry.path());
-  }
-  std::sort(lfw.begin(), lfw.end());
-  return lfw;
-}
-
 TEST(UltraFacePriors, FollowTheRfb320Configuration) {
   const UltraFacePriors priors(320, 240);
   // 40x30 cells x 3 + 20x15 x 2 + 10x8 x 2 + 5x4 x 3 (feature maps ceil(size / stride)).
@@ -238,7 +227,7 @@ TEST(UltraFaceTiling, FindsFacesAllOverABigPhoto) {
   LIKENESS_REQUIRE_DATASET("lfw/images");
   const ModelStore store = ModelStore::open();
   LIKENESS_REQUIRE_MODEL(store, "ultraface_rfb320_dynamic");
-  const std::vector<fs::path> lfw = lfw_images();
+  const std::vector<fs::path> lfw = ::likeness::testing::lfw_images();
   ASSERT_GE(lfw.size(), 1000u);
   Image canvas;
   canvas.rgb = cv::Mat(3000, 4000, CV_8UC3, cv::Scalar(120, 120, 120));
@@ -293,7 +282,7 @@ TEST(UltraFaceTiling, FindsThirtyPixelFacesByLookingCloserAtUnsureOnes) {
   LIKENESS_REQUIRE_DATASET("lfw/images");
   const ModelStore store = ModelStore::open();
   LIKENESS_REQUIRE_MODEL(store, "ultraface_rfb320_dynamic");
-  const std::vector<fs::path> lfw = lfw_images();
+  const std::vector<fs::path> lfw = ::likeness::testing::lfw_images();
   ASSERT_GE(lfw.size(), 1200u);
   Image canvas;
   canvas.rgb = cv::Mat(1280, 1920, CV_8UC3, cv::Scalar(128, 128, 128));
