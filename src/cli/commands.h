@@ -41,9 +41,12 @@ void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& e
 struct LibraryLocation {
   std::filesystem::path dir;              // empty = library::default_library_dir()
   std::filesystem::path passphrase_file;  // empty = $LIKENESS_PASSPHRASE or ask
+  bool no_wait = false;  // a command that writes: fail instead of waiting for another writer
 };
 // Adds `--library DIR` and `--passphrase-file FILE` to a library command.
 void add_library_option(CLI::App* command, LibraryLocation& location);
+// add_library_option() and `--no-wait`, for a command that writes.
+void add_writing_library_option(CLI::App* command, LibraryLocation& location);
 // The folder: location.dir, or the default library folder when empty.
 std::filesystem::path library_dir(const LibraryLocation& location);
 // The passphrase the user gave for the library: the first line of
@@ -56,6 +59,11 @@ std::string library_passphrase(const LibraryLocation& location, bool ask, bool c
 // the given one, or, for an encrypted library, one asked on the terminal.
 std::unique_ptr<library::Library> open_library(const LibraryLocation& location,
                                                library::LibraryOptions options = {});
+// The same for a command that writes: it holds the library's writer lock until
+// the Library is destroyed. When another process writes, it says so on stderr
+// and waits, or with --no-wait fails (store::LibraryBusyError) at once.
+std::unique_ptr<library::Library> open_library_for_writing(const LibraryLocation& location,
+                                                           library::LibraryOptions options = {});
 
 // Human-readable byte count ("4.9 MB").
 std::string format_bytes(std::uintmax_t bytes);

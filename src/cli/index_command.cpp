@@ -123,6 +123,26 @@ std::string count_of(std::size_t n, std::string_view noun) {
   return count_of(static_cast<std::int64_t>(n), noun);
 }
 
+// "2 symlink loops (not followed)": the reasons of IndexSummary::skipped_by_reason.
+std::string skipped_words(const std::string& reason, std::size_t n) {
+  if (reason == "symlink_loop") return count_of(n, "symlink loop") + " (not followed)";
+  if (reason == "folder_seen_before") {
+    return count_of(n, "folder") + " reached a second time through a symlink (walked once)";
+  }
+  if (reason == "broken_symlink") return count_of(n, "broken symlink");
+  if (reason == "not_a_file") {
+    return std::to_string(n) + (n == 1 ? " socket, pipe or device" : " sockets, pipes or devices");
+  }
+  if (reason == "unreadable") {
+    return std::to_string(n) + (n == 1 ? " entry" : " entries") + " that cannot be looked at";
+  }
+  if (reason == "erased") {
+    return count_of(n, "photo") + " whose faces were erased with " + (n == 1 ? "its" : "their") +
+           " record (not indexed again)";
+  }
+  return std::to_string(n) + " " + reason;
+}
+
 void print_summary(const library::IndexSummary& s, const library::Library& lib,
                    store::Catalog& catalog) {
   const double rate =
@@ -141,6 +161,18 @@ void print_summary(const library::IndexSummary& s, const library::Library& lib,
   if (s.other_files > 0) {
     std::cout << ", ignored " << count_of(s.other_files, "file")
               << (s.other_files == 1 ? " that is not a photo" : " that are not photos");
+  }
+  std::cout << ".\n";
+  // Every entry the walk met is accounted for: the folders, and what was
+  // neither a photo nor a file.
+  std::cout << "Walked " << count_of(s.folders, "folder");
+  if (!s.skipped_by_reason.empty()) {
+    std::cout << "; left alone";
+    const char* separator = " ";
+    for (const auto& [reason, n] : s.skipped_by_reason) {
+      std::cout << separator << skipped_words(reason, n);
+      separator = ", ";
+    }
   }
   std::cout << ".\n";
   if (s.faces_too_small > 0) {
@@ -193,7 +225,9 @@ int run_index(const GlobalOptions& global, const IndexCommandOptions& options) {
   for (const auto& why : indexer->analyzer().recognizer().skipped()) {
     std::cerr << "likeness: warning: recognition model skipped: " << why << '\n';
   }
-  auto lib = open_library(options.library);
+  // Held for the whole run: a second indexer must not decide from the same
+  // catalog that a photo is new.
+  auto lib = open_library_for_writing(options.library);
   ProgressBar bar(!options.quiet && (options.progress || ::isatty(STDERR_FILENO) == 1));
   install_stop_handler();
   library::IndexRunOptions run;
@@ -250,7 +284,7 @@ void register_index_command(CLI::App& app, const GlobalOptions& global, int& exi
       "reported (--prune removes them). A bad file is recorded with its reason and the run "
       "goes on. Ctrl-C stops cleanly; running the same command again resumes. Exit code 130 "
       "when stopped early.");
-  add_library_option(cmd, options->library);
+  add_writing_library_option(cmd, options->library);
   cmd->add_option("folders", options->folders, "Folders (or single photos) to index")->required();
   cmd->add_option("--batch", options->batch, "Photos per catalog commit")
       ->capture_default_str()

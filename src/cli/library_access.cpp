@@ -3,6 +3,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -50,6 +51,13 @@ void add_library_option(CLI::App* command, LibraryLocation& location) {
                       "$LIKENESS_PASSPHRASE, else it is asked on the terminal)");
 }
 
+void add_writing_library_option(CLI::App* command, LibraryLocation& location) {
+  add_library_option(command, location);
+  command->add_flag("--no-wait", location.no_wait,
+                    "When another likeness process is writing the library, fail at once "
+                    "instead of waiting for it to finish");
+}
+
 std::filesystem::path library_dir(const LibraryLocation& location) {
   return location.dir.empty() ? library::default_library_dir() : location.dir;
 }
@@ -88,7 +96,26 @@ std::unique_ptr<library::Library> open_library(const LibraryLocation& location,
   if (options.passphrase.empty()) {
     options.passphrase = library_passphrase(location, store::catalog_is_encrypted(dir));
   }
-  return library::Library::open(dir, options);
+  auto library = library::Library::open(dir, options);
+  if (library->finished_interrupted_erasure()) {
+    std::cerr << "likeness: finished an erasure that had been interrupted: its deleted data is "
+                 "now purged from "
+              << dir.string() << '\n';
+  }
+  return library;
+}
+
+std::unique_ptr<library::Library> open_library_for_writing(const LibraryLocation& location,
+                                                           library::LibraryOptions options) {
+  const std::filesystem::path dir = library_dir(location);
+  store::WriterLockOptions writer;
+  if (location.no_wait) writer.wait = std::chrono::milliseconds(0);
+  writer.on_wait = [dir](const store::WriterInfo& holder) {
+    std::cerr << "likeness: " << holder.describe() << " is writing the library at " << dir.string()
+              << "; waiting for it to finish (Ctrl-C gives up; --no-wait fails at once)\n";
+  };
+  options.writer = std::move(writer);
+  return open_library(location, std::move(options));
 }
 
 }  // namespace likeness::cli

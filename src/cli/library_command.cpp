@@ -58,9 +58,19 @@ int run_info(const LibraryCommandOptions& options) {
 }
 
 int run_check(const LibraryCommandOptions& options) {
-  auto lib = open_library(options.library, {.create_if_missing = false});
+  // Opened as it is: an interrupted erasure is reported, and finished only
+  // with --repair.
+  library::LibraryOptions open_options{.create_if_missing = false,
+                                       .finish_interrupted_work = false};
+  auto lib = options.repair ? open_library_for_writing(options.library, open_options)
+                            : open_library(options.library, open_options);
   library::LibraryCheck report = lib->check();
-  std::string repaired;
+  std::string erasure_repaired, repaired;
+  if (options.repair && report.erasure_pending) {
+    lib->purge_erased();
+    erasure_repaired = "finished: the deleted data was purged and the index rewritten";
+    report = lib->check();
+  }
   if (options.repair && !report.index_ok() && report.catalog_ok()) {
     lib->vector_index();
     const library::IndexState& state = lib->index_state();
@@ -84,16 +94,23 @@ int run_check(const LibraryCommandOptions& options) {
                        {"missing_from_index", report.missing_from_index},
                        {"extra_in_index", report.extra_in_index},
                        {"faces_without_vector", report.faces_without_vector},
+                       {"erasure_pending", report.erasure_pending},
                        {"problems", report.problems}};
     if (!repaired.empty()) out["index_repair"] = repaired;
+    if (!erasure_repaired.empty()) out["erasure_repair"] = erasure_repaired;
     std::cout << json_text(out, 2) << '\n';
   } else {
+    if (!erasure_repaired.empty()) std::cout << "Erasure " << erasure_repaired << ".\n";
     if (!repaired.empty()) std::cout << "Index " << repaired << ".\n";
     std::cout << "Catalog: " << (report.catalog_ok() ? "ok" : "PROBLEMS") << "\n"
               << "Index: " << (report.index_ok() ? "ok" : "out of step") << " ("
               << report.index_entries << " entries for " << report.catalog_vectors
               << " faces with vectors)\n";
     for (const std::string& problem : report.problems) std::cout << "  " << problem << '\n';
+    if (report.erasure_pending) {
+      std::cout << "Erasure: interrupted before its purge; --repair (or any other command) "
+                   "finishes it.\n";
+    }
     if (!report.index_ok() && report.catalog_ok() && !options.repair) {
       std::cout << "The index is repaired automatically on the next search or index run, or "
                    "now with --repair.\n";
@@ -180,10 +197,11 @@ void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, in
       "check",
       "Verify the library: the catalog's integrity (storage check, orphan rows, malformed "
       "vectors) and the vector index against the catalog. Exit code 1 when anything is wrong.");
-  add_library_option(check, options->library);
+  add_writing_library_option(check, options->library);
   check->add_flag("--json", options->json, "JSON output");
   check->add_flag("--repair", options->repair,
-                  "Bring an out-of-step vector index up to date (the catalog is never changed)");
+                  "Finish an interrupted erasure, and bring an out-of-step vector index up to "
+                  "date (the catalog's content is never changed)");
   check->callback([options, &exit_code] { exit_code = run_check(*options); });
 
   CLI::App* init = cmd->add_subcommand(

@@ -27,12 +27,16 @@ std::unique_ptr<library::Library> open_library(const PeopleCommandOptions& optio
   return open_library(options.library, {.create_if_missing = false});
 }
 
+std::unique_ptr<library::Library> open_for_writing(const PeopleCommandOptions& options) {
+  return open_library_for_writing(options.library, {.create_if_missing = false});
+}
+
 nlohmann::json person_json(const store::Person& p) {
   return {{"id", p.id}, {"name", p.name ? nlohmann::json(*p.name) : nlohmann::json(nullptr)}};
 }
 
 int run_cluster(const GlobalOptions& global, const PeopleCommandOptions& options) {
-  auto lib = open_library(options);
+  auto lib = open_for_writing(options);
   const infer::ModelStore store = infer::ModelStore::open({.models_dir = global.models_dir});
   // Only the calibration and the minimum quality are needed: the vectors are
   // stored. Creating the recognizer also loads the models, which is cheap
@@ -188,7 +192,7 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
       "Group the library's faces into people by the calibrated ensemble (faces of one photo "
       "are never one person; low-quality faces are left out). Keeps confirmed and rejected "
       "faces as the user left them.");
-  add_library_option(cluster, o->library);
+  add_writing_library_option(cluster, o->library);
   cluster
       ->add_option("--threshold", o->threshold,
                    "Probability (0-1) above which faces are grouped (default: the "
@@ -213,11 +217,11 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
   show->callback([o, &exit_code] { exit_code = run_show(*o); });
 
   CLI::App* name = cmd->add_subcommand("name", "Name a person (accepts their faces)");
-  add_library_option(name, o->library);
+  add_writing_library_option(name, o->library);
   name->add_option("person", o->person, "Id (or current name)")->required();
   name->add_option("name", o->name, "New name")->required();
   name->callback([o, &exit_code] {
-    auto lib = open_library(*o);
+    auto lib = open_for_writing(*o);
     const store::Person p = library::find_person(lib->catalog(), o->person);
     library::name_person(lib->catalog(), p.id, o->name);
     std::cout << "Person #" << p.id << " is now " << o->name << ".\n";
@@ -225,11 +229,11 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
   });
 
   CLI::App* merge = cmd->add_subcommand("merge", "Merge person B into person A (same person)");
-  add_library_option(merge, o->library);
+  add_writing_library_option(merge, o->library);
   merge->add_option("a", o->person, "Person kept (name or id)")->required();
   merge->add_option("b", o->other, "Person merged into A (name or id)")->required();
   merge->callback([o, &exit_code] {
-    auto lib = open_library(*o);
+    auto lib = open_for_writing(*o);
     const store::Person a = library::find_person(lib->catalog(), o->person);
     const store::Person b = library::find_person(lib->catalog(), o->other);
     library::merge_people(lib->catalog(), a.id, b.id);
@@ -240,12 +244,12 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
 
   CLI::App* split = cmd->add_subcommand(
       "split", "Move some of a person's faces to a new person (they are someone else)");
-  add_library_option(split, o->library);
+  add_writing_library_option(split, o->library);
   split->add_option("person", o->person, "Name or id")->required();
   split->add_option("faces", o->faces, "Face ids to move (see `people show`)")->required();
   split->add_option("--name", o->name, "Name of the new person");
   split->callback([o, &exit_code] {
-    auto lib = open_library(*o);
+    auto lib = open_for_writing(*o);
     const store::Person p = library::find_person(lib->catalog(), o->person);
     const std::int64_t created =
         library::split_person(lib->catalog(), p.id, o->faces,
@@ -256,11 +260,11 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
 
   CLI::App* reject =
       cmd->add_subcommand("reject", "This face is not this person (kept through re-clustering)");
-  add_library_option(reject, o->library);
+  add_writing_library_option(reject, o->library);
   reject->add_option("face", o->face, "Face id")->required();
   reject->add_option("person", o->person, "Name or id")->required();
   reject->callback([o, &exit_code] {
-    auto lib = open_library(*o);
+    auto lib = open_for_writing(*o);
     const store::Person p = library::find_person(lib->catalog(), o->person);
     library::reject_face(lib->catalog(), o->face, p.id);
     std::cout << "Face " << o->face << " is no longer " << library::person_label(p) << ".\n";
@@ -268,11 +272,11 @@ void register_people_command(CLI::App& app, const GlobalOptions& global, int& ex
   });
 
   CLI::App* confirm = cmd->add_subcommand("confirm", "This face is this person");
-  add_library_option(confirm, o->library);
+  add_writing_library_option(confirm, o->library);
   confirm->add_option("face", o->face, "Face id")->required();
   confirm->add_option("person", o->person, "Name or id")->required();
   confirm->callback([o, &exit_code] {
-    auto lib = open_library(*o);
+    auto lib = open_for_writing(*o);
     const store::Person p = library::find_person(lib->catalog(), o->person);
     library::confirm_face(lib->catalog(), o->face, p.id);
     std::cout << "Face " << o->face << " is " << library::person_label(p) << ".\n";

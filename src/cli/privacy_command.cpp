@@ -32,6 +32,7 @@ struct EraseOptions {
   double threshold = -1.0;
   bool yes = false;
   bool json = false;
+  bool with_photos = false;
 };
 
 // What the plan would remove, in words a person can check before saying yes.
@@ -113,8 +114,17 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
                  "PHOTO\n";
     return 2;
   }
-  auto lib = open_library(options.library, {.create_if_missing = false});
-  const library::ErasurePlan plan = plan_from_options(global, options, *lib);
+  if (options.with_photos && options.person.empty() && options.like.empty()) {
+    throw UsageError(
+        "--with-photos goes with --person or --like (--photo always deletes the "
+        "photo's record)");
+  }
+  // The writer lock from the plan to the purge: nothing may change in between.
+  auto lib = open_library_for_writing(options.library, {.create_if_missing = false});
+  library::ErasurePlan plan = plan_from_options(global, options, *lib);
+  const std::vector<std::int64_t> photos_alone =
+      library::photos_left_without_faces(lib->catalog(), plan);
+  if (options.with_photos) library::add_photos_left_without_faces(lib->catalog(), plan);
   const PlanView view = describe_plan(lib->catalog(), plan);
   if (plan.empty()) {
     if (options.json) {
@@ -128,8 +138,13 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
   shown << "To erase: " << plan.faces.size() << " face(s) in " << view.photo_paths.size()
         << " photo(s)";
   if (!view.people.empty()) shown << ", the person " << join(view.people);
-  if (!plan.photos.empty()) shown << ", and the photo record(s)";
+  if (!plan.photos.empty()) shown << ", and " << plan.photos.size() << " photo record(s)";
   shown << ", with their vectors, attributes and person links.\n";
+  if (!options.with_photos && !photos_alone.empty() && plan.scope != "photo") {
+    shown << photos_alone.size() << " of these photos show nobody else. Their records (path, "
+          << "size, dates) are kept, and a path can name the person; --with-photos also "
+             "deletes those records.\n";
+  }
   std::size_t listed = 0;
   for (const std::string& path : view.photo_paths) {
     if (++listed > 20) {
@@ -151,6 +166,7 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
                             {"links", report.links},
                             {"people", report.people},
                             {"photos", report.photos},
+                            {"photos_remembered", report.photos_remembered},
                             {"audit_id", report.audit_id}},
                            2)
               << '\n';
@@ -159,9 +175,15 @@ int run_erase(const GlobalOptions& global, const EraseOptions& options) {
               << report.links << " person link(s), " << report.people << " person record(s), "
               << report.photos << " photo record(s); the catalog was purged and the search "
               << "index rewritten (audit entry " << report.audit_id << ").\n";
-    if (plan.scope != "photo") {
-      std::cout << "The photo files are untouched: if they are indexed again, their faces come "
-                   "back. Move or delete them to stop that.\n";
+    if (report.photos_remembered > 0) {
+      std::cout << "The photo files are untouched. The " << report.photos_remembered
+                << " deleted photo record(s) are remembered by the sha256 of the file's bytes "
+                   "only, so that indexing them again does not bring these faces back.\n";
+    } else if (plan.scope != "photo") {
+      std::cout << "The photo files are untouched; their records are kept, so an index run "
+                   "does not bring these faces back while the files stay unchanged. An edited "
+                   "copy, or another library, would find them again: move or delete the photos "
+                   "to stop that.\n";
     }
   }
   return 0;
@@ -245,7 +267,7 @@ void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exi
       "Erase a person, a photo, or everyone who looks like a given face from the library (GDPR "
       "Art. 17): faces, vectors, attributes, person links and records, with no recoverable copy "
       "left in the library's files. Shows what will go and asks first.");
-  add_library_option(cmd, options->library);
+  add_writing_library_option(cmd, options->library);
   cmd->add_option("--person", options->person,
                   "A person's name or id (see `likeness people list`)");
   cmd->add_option("--photo", options->photo, "An indexed photo: its record and all its faces");
@@ -257,6 +279,10 @@ void register_erase_command(CLI::App& app, const GlobalOptions& global, int& exi
                   "With --like: the least probability of a match (default: the calibrated "
                   "decision threshold)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--with-photos", options->with_photos,
+                "Also delete the records of the photos in which nobody else is left (their "
+                "paths can name the person); they are remembered by content only, so that "
+                "indexing them again does not bring the faces back");
   cmd->add_flag("--yes,-y", options->yes, "Do not ask for confirmation");
   cmd->add_flag("--json", options->json, "Print the result as JSON (the plan goes to stderr)");
   cmd->callback([&global, &exit_code, options] { exit_code = run_erase(global, *options); });
@@ -273,9 +299,10 @@ struct RetentionCommandOptions {
 };
 
 int run_retention_settings(const RetentionCommandOptions& options) {
-  auto lib = open_library(options.library, {.create_if_missing = false});
-  library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
   const bool changing = !options.unnamed_days.empty() || !options.vanished.empty();
+  auto lib = changing ? open_library_for_writing(options.library, {.create_if_missing = false})
+                      : open_library(options.library, {.create_if_missing = false});
+  library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
   if (options.unnamed_days == "off") {
     policy.unnamed_face_days.reset();
   } else if (!options.unnamed_days.empty()) {
@@ -307,7 +334,9 @@ int run_retention_settings(const RetentionCommandOptions& options) {
 }
 
 int run_apply_retention(const RetentionCommandOptions& options) {
-  auto lib = open_library(options.library, {.create_if_missing = false});
+  auto lib = options.dry_run
+                 ? open_library(options.library, {.create_if_missing = false})
+                 : open_library_for_writing(options.library, {.create_if_missing = false});
   const library::RetentionPolicy policy = library::load_retention_policy(lib->catalog());
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   library::ErasureReport report;
@@ -347,7 +376,7 @@ void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& e
       cmd->add_subcommand("retention",
                           "Show or set how long faces are kept (a library setting, applied by "
                           "apply-retention and every index run)");
-  add_library_option(retention, retention_options->library);
+  add_writing_library_option(retention, retention_options->library);
   retention->add_option("--unnamed-days", retention_options->unnamed_days,
                         "Delete faces of people never named this many days after indexing "
                         "('off' keeps them)");
@@ -362,7 +391,7 @@ void register_privacy_command(CLI::App& app, const GlobalOptions& global, int& e
       cmd->add_subcommand("apply-retention",
                           "Delete what the retention rules say has expired (securely, with an "
                           "audit entry)");
-  add_library_option(apply, retention_options->library);
+  add_writing_library_option(apply, retention_options->library);
   apply->add_flag("--dry-run", retention_options->dry_run, "Only count what would go");
   apply->add_flag("--json", retention_options->json, "Print the counts as JSON");
   apply->callback(

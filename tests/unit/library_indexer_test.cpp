@@ -412,8 +412,10 @@ TEST_F(LibraryIndexer, DeletedFileIsVanishedThenPruned) {
 
 // Bad files among good ones: each good photo is indexed, each bad one is
 // recorded failed with its reason, a file that is no photo is only counted,
-// a folder named like a photo is walked into, a symlink loop is not followed
-// twice, and the run ends normally. A second run finds nothing to do.
+// a folder named like a photo is walked into (and counted as a folder), a
+// symlink loop is not followed twice, and every entry that is none of these
+// is counted under its reason: nothing is skipped silently. The run ends
+// normally; a second run finds nothing to do.
 TEST_F(LibraryIndexer, BadFilesAreRecordedAndGoodOnesIndexed) {
   const testing::TempDir temp("indexer_bad");
   const fs::path photos = temp.path() / "photos";
@@ -445,6 +447,9 @@ TEST_F(LibraryIndexer, BadFilesAreRecordedAndGoodOnesIndexed) {
   ASSERT_EQ(::mkfifo((photos / "pipe.txt").c_str(), 0600), 0);       // not a photo's name: ignored
   fs::create_directory_symlink(".", photos / "loop");                // the folder itself
   fs::create_directory_symlink("..", photos / "folder.jpg" / "up");  // its parent
+  fs::create_symlink("chain_b", photos / "chain_a");                 // a chain without end
+  fs::create_symlink("chain_a", photos / "chain_b");
+  fs::create_symlink("nowhere", photos / "dangling_link");  // not a photo's name: counted
 
   auto lib = Library::open(temp.path() / "library");
   const IndexSummary s = run(*lib, photos);
@@ -454,6 +459,10 @@ TEST_F(LibraryIndexer, BadFilesAreRecordedAndGoodOnesIndexed) {
   EXPECT_EQ(s.faces_added, 4u);
   EXPECT_EQ(s.failed, 5u);
   EXPECT_EQ(s.other_files, 1u);
+  EXPECT_EQ(s.folders, 2u);  // photos/ and photos/folder.jpg/
+  const std::map<std::string, std::size_t> skipped{
+      {"broken_symlink", 1}, {"not_a_file", 1}, {"symlink_loop", 4}};
+  EXPECT_EQ(s.skipped_by_reason, skipped);
   const std::map<std::string, std::size_t> reasons{
       {"empty", 1}, {"not_a_file", 1}, {"not_an_image", 1}, {"not_found", 1}, {"truncated", 1}};
   EXPECT_EQ(s.errors_by_reason, reasons);
@@ -493,6 +502,7 @@ TEST_F(LibraryIndexer, BadFilesAreRecordedAndGoodOnesIndexed) {
   const IndexSummary again = run(*lib, photos);
   EXPECT_EQ(again.files_found, 9u);
   EXPECT_EQ(again.unchanged, 9u);
+  EXPECT_EQ(again.skipped_by_reason, skipped);
   EXPECT_EQ(again.failed, 0u);
   EXPECT_EQ(again.photos_indexed(), 0u);
   EXPECT_TRUE(again.vanished.empty());

@@ -29,6 +29,8 @@
 #include "likeness/library/people.h"
 #include "likeness/library/retention.h"
 #include "likeness/match/embedded_calibration.h"
+#include "support/file_scan.h"
+#include "support/synthetic_library.h"
 #include "support/temp_dir.h"
 #include "support/test_env.h"
 
@@ -37,101 +39,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::size_t kFusedDimension = 64;
-constexpr std::size_t kModelDimension = 32;
-
-std::vector<float> random_unit(std::mt19937& rng, std::size_t n) {
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  float norm = 0.0f;
-  for (float& x : v) {
-    x = normal(rng);
-    norm += x * x;
-  }
-  for (float& x : v) x /= std::sqrt(norm);
-  return v;
-}
-
-std::string bytes_of(const std::vector<float>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
-
-// Every regular file under dir, read whole.
-std::vector<std::pair<fs::path, std::string>> library_files(const fs::path& dir) {
-  std::vector<std::pair<fs::path, std::string>> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    files.emplace_back(entry.path(), std::string(std::istreambuf_iterator<char>(in),
-                                                 std::istreambuf_iterator<char>()));
-  }
-  return files;
-}
-
-// Files that hold a 32-byte piece of the vector (its start or its middle:
-// either is far too specific to appear by chance).
-std::vector<fs::path> files_holding(const std::vector<std::pair<fs::path, std::string>>& files,
-                                    const std::vector<float>& vector) {
-  const std::string all = bytes_of(vector);
-  const std::string head = all.substr(0, 32);
-  const std::string middle = all.substr(all.size() / 2, 32);
-  std::vector<fs::path> found;
-  for (const auto& [path, content] : files) {
-    if (content.find(head) != std::string::npos || content.find(middle) != std::string::npos) {
-      found.push_back(path);
-    }
-  }
-  return found;
-}
-
-struct StoredFace {
-  std::int64_t id = 0;
-  std::vector<float> fused, model_a, model_b;
-};
-
-// A library of `people` people with `faces_each` faces, each face in its own
-// photo, with random vectors; the index built and saved.
-struct SyntheticLibrary {
-  std::unique_ptr<Library> library;
-  std::vector<std::int64_t> people;
-  std::vector<std::vector<StoredFace>> faces;  // per person
-
-  SyntheticLibrary(const fs::path& dir, int people_count, int faces_each) {
-    library = Library::open(dir);
-    store::Catalog& catalog = library->catalog();
-    std::mt19937 rng(7);
-    catalog.write_batch([&] {
-      for (int p = 0; p < people_count; ++p) {
-        people.push_back(catalog.create_person("Person " + std::to_string(p)));
-        faces.emplace_back();
-        for (int f = 0; f < faces_each; ++f) {
-          store::Photo photo;
-          photo.path = "/photos/p" + std::to_string(p) + "_" + std::to_string(f) + ".jpg";
-          photo.content_hash = std::string(64, 'a');
-          photo.size_bytes = 1000;
-          photo.mtime = 1;
-          store::Face face;
-          face.photo_id = catalog.upsert_photo(photo);
-          face.box = {10, 20, 100, 100};
-          face.attributes = R"({"age":{"years":40}})";
-          StoredFace stored{0, random_unit(rng, kFusedDimension), random_unit(rng, kModelDimension),
-                            random_unit(rng, kModelDimension)};
-          const std::vector<store::FaceVector> vectors = {
-              {"model_a", stored.model_a},
-              {"model_b", stored.model_b},
-              {std::string(store::kFusedModel), stored.fused}};
-          stored.id = catalog.add_face(face, vectors);
-          catalog.link_face(stored.id, people.back(), store::LinkOrigin::kConfirmed);
-          faces.back().push_back(std::move(stored));
-        }
-      }
-    });
-    for (const auto& person : faces) {
-      for (const StoredFace& f : person) library->add_to_index(f.id, f.fused);
-    }
-    library->save_index();
-  }
-};
+using testing::files_holding;
+using testing::StoredFace;
+using testing::SyntheticLibrary;
 
 TEST(LibraryErasure, ErasedPersonLeavesNoVectorBytesInAnyLibraryFile) {
   const testing::TempDir temp("erasure_person");
@@ -160,7 +70,7 @@ TEST(LibraryErasure, ErasedPersonLeavesNoVectorBytesInAnyLibraryFile) {
   EXPECT_TRUE(lib.library->check().ok());
   lib.library.reset();  // close: what is on disk is what counts
 
-  const auto files = library_files(dir);
+  const auto files = testing::read_all_files(dir);
   ASSERT_FALSE(files.empty());
   for (const StoredFace& f : lib.faces[0]) {
     for (const auto* v : {&f.fused, &f.model_a, &f.model_b}) {
@@ -187,7 +97,7 @@ TEST(LibraryErasure, DeletingWithoutThePurgeLeavesVectorBytesBehind) {
   }
   lib.library->save_index();
   lib.library.reset();
-  const auto files = library_files(dir);
+  const auto files = testing::read_all_files(dir);
   std::size_t still_found = 0;
   for (const StoredFace& f : lib.faces[0]) {
     still_found += !files_holding(files, f.fused).empty();
@@ -314,7 +224,8 @@ TEST(LibraryExport, PersonExportListsTheirFacesWithCrops) {
   std::ifstream in2(temp.path() / "export_vectors" / "person.json");
   const nlohmann::json doc2 = nlohmann::json::parse(in2);
   for (const auto& d : doc2["faces"][0]["descriptions"]) {
-    const std::size_t expected = d["model"] == "fused" ? kFusedDimension : kModelDimension;
+    const std::size_t expected = d["model"] == "fused" ? testing::kSyntheticFusedDimension
+                                                       : testing::kSyntheticModelDimension;
     EXPECT_EQ(d["values"].size(), expected) << d["model"];
   }
   const std::vector<store::AuditEntry> log = catalog.audit_log();

@@ -677,6 +677,7 @@ TEST(ServerBrokenLibrary, ErrorsInHandlersAre500WithTheMessageAndTheServerStaysU
     const std::vector<store::FaceVector> short_vector = {{"fused", {1.0f, 0.0f, 0.0f}}};
     const std::vector<store::FaceVector> long_vector = {{"fused", {1.0f, 0.0f, 0.0f, 0.0f, 0.0f}}};
     catalog.add_face(face, short_vector);
+    face.box.x = 10.0f;  // another face of the photo (one box is one face)
     catalog.add_face(face, long_vector);
   }
   ServerOptions options;

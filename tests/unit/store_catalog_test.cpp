@@ -342,7 +342,7 @@ TEST(StoreCatalog, RecordsSchemaVersionAndUsesWal) {
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   // The indexes the queries rely on exist.
-  for (const char* index : {"photos_path", "faces_photo", "face_person_person"}) {
+  for (const char* index : {"photos_path", "faces_photo_box", "face_person_person"}) {
     EXPECT_EQ(raw_int(dir.db(), std::string("SELECT count(*) FROM sqlite_master WHERE type = "
                                             "'index' AND name = '") +
                                     index + "'"),

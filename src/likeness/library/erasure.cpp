@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "likeness/core/crash_points.h"
 #include "likeness/core/error.h"
 #include "likeness/library/search.h"
 
@@ -43,6 +44,30 @@ ErasurePlan plan_photo_erasure(store::Catalog& catalog, std::int64_t photo_id) {
   return plan;
 }
 
+std::vector<std::int64_t> photos_left_without_faces(store::Catalog& catalog,
+                                                    const ErasurePlan& plan) {
+  std::set<std::int64_t> photos;
+  for (const std::int64_t face_id : plan.faces) {
+    if (const auto face = catalog.find_face(face_id)) photos.insert(face->photo_id);
+  }
+  std::vector<std::int64_t> left;
+  for (const std::int64_t photo_id : photos) {
+    const std::vector<store::Face> faces = catalog.faces_of_photo(photo_id);
+    const bool all_erased = std::all_of(faces.begin(), faces.end(), [&](const store::Face& f) {
+      return std::binary_search(plan.faces.begin(), plan.faces.end(), f.id);
+    });
+    if (all_erased) left.push_back(photo_id);
+  }
+  return left;
+}
+
+void add_photos_left_without_faces(store::Catalog& catalog, ErasurePlan& plan) {
+  std::vector<std::int64_t> photos = photos_left_without_faces(catalog, plan);
+  photos.insert(photos.end(), plan.photos.begin(), plan.photos.end());
+  plan.photos = sorted_unique(std::move(photos));
+  plan.remember_photo_contents = true;
+}
+
 ErasurePlan plan_like_erasure(Library& library, const match::Recognizer& recognizer,
                               const match::FaceDescription& query, double min_probability) {
   ErasurePlan plan;
@@ -64,6 +89,9 @@ ErasurePlan plan_like_erasure(Library& library, const match::Recognizer& recogni
 ErasureReport erase(Library& library, const ErasurePlan& plan) {
   ErasureReport report;
   if (plan.empty()) return report;
+  // From the deletions to the end of the purge: no other writer may save an
+  // index that still holds the erased vectors.
+  const auto writing = library.lock_for_writing();
   store::Catalog& catalog = library.catalog();
   std::set<std::int64_t> touched_people(plan.people.begin(), plan.people.end());
   store::Catalog& c = catalog;
@@ -86,6 +114,13 @@ ErasureReport erase(Library& library, const ErasurePlan& plan) {
         for (const store::FacePersonLink& link : links) touched_people.insert(link.person_id);
         if (c.delete_face(face.id)) ++report.faces;
       }
+      if (plan.remember_photo_contents) {
+        const std::optional<store::Photo> photo = c.find_photo(photo_id);
+        if (photo && !photo->content_hash.empty()) {
+          c.remember_erased_content(photo->content_hash);
+          ++report.photos_remembered;
+        }
+      }
       if (c.delete_photo(photo_id)) ++report.photos;
     }
     // A person is deleted when erased by name or left with no face of their
@@ -106,11 +141,13 @@ ErasureReport erase(Library& library, const ErasurePlan& plan) {
     }
     report.audit_id =
         c.add_audit_entry(plan.audit_action, erasure_details_json(plan.scope, report));
+    library.mark_erasure_pending();
+    crash_point("erase: deleted, not committed");
   });
+  crash_point("erase: committed");
   // Final: nothing of the deleted rows left in the catalog's files or the
   // index file.
-  catalog.purge_deleted();
-  library.rewrite_index("erasure");
+  library.purge_erased();
   return report;
 }
 

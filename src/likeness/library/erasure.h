@@ -40,6 +40,10 @@ struct ErasurePlan {
   std::vector<std::int64_t> faces;   // face ids, ascending
   std::vector<std::int64_t> photos;  // photo records to delete, ascending
   std::vector<std::int64_t> people;  // person records to delete, ascending
+  // Remember the deleted photos by the sha256 of their bytes only
+  // (store::Catalog::remember_erased_content), so that indexing the files
+  // again does not bring the erased faces back (erase --with-photos).
+  bool remember_photo_contents = false;
   bool empty() const { return faces.empty() && photos.empty() && people.empty(); }
 };
 
@@ -49,6 +53,15 @@ ErasurePlan plan_person_erasure(store::Catalog& catalog, std::int64_t person_id)
 
 // The photo's record and all its faces.
 ErasurePlan plan_photo_erasure(store::Catalog& catalog, std::int64_t photo_id);
+
+// The photos every face of which is in the plan (for a person: the photos in
+// which nobody else was found), whose records are left behind by default:
+// path, size, dates. A path can name the person ("/photos/ada/1.jpg").
+std::vector<std::int64_t> photos_left_without_faces(store::Catalog& catalog,
+                                                    const ErasurePlan& plan);
+// Adds those photos to the plan's photo records, to be deleted and
+// remembered by content only (erase --person X --with-photos).
+void add_photos_left_without_faces(store::Catalog& catalog, ErasurePlan& plan);
 
 // Every face the ensemble finds to be the query's person with at least
 // `min_probability` (low-quality faces included: erasure must not miss a
@@ -63,11 +76,16 @@ struct ErasureReport {
   std::size_t links = 0;    // face-person links
   std::size_t people = 0;
   std::size_t photos = 0;
+  std::size_t photos_remembered = 0;  // by content only (remember_photo_contents)
   std::int64_t audit_id = 0;
 };
 
 // Carries out the plan (people whose last face goes are deleted too) and
-// purges. An empty plan changes nothing and writes no audit entry.
+// purges (Library::purge_erased), holding the library's writer lock
+// throughout. The deletions and an "erasure pending" mark are one
+// transaction: killed after it, the next open of the library (by any
+// command) finishes the purge. An empty plan changes nothing and writes no
+// audit entry.
 ErasureReport erase(Library& library, const ErasurePlan& plan);
 
 // The audit entry's details: {"scope": ..., "faces": n, ...}.

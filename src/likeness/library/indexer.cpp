@@ -45,7 +45,7 @@ struct NewFace {
 
 // What a worker made of one Task.
 struct Outcome {
-  enum class Kind { kIndexed, kTouched, kFailed };
+  enum class Kind { kIndexed, kTouched, kFailed, kErased };
   Kind kind = Kind::kFailed;
   const Task* task = nullptr;
   store::Photo photo;
@@ -82,9 +82,16 @@ class Walker {
   // false when stopped before the end.
   bool walk(const fs::path& root, std::vector<Task>& tasks) {
     struct stat st {};
-    if (::stat(root.c_str(), &st) != 0) return true;
+    if (::stat(root.c_str(), &st) != 0) {
+      skip_unstatable(root, errno, tasks);
+      return true;
+    }
     if (S_ISREG(st.st_mode)) {
       consider(root, st, tasks);
+      return true;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      skip_special(root, tasks);
       return true;
     }
     return walk_folder(root, st, tasks);
@@ -97,7 +104,22 @@ class Walker {
 
  private:
   bool walk_folder(const fs::path& folder, const struct stat& st, std::vector<Task>& tasks) {
-    if (!visited_.insert({st.st_dev, st.st_ino}).second) return true;
+    const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+    if (!visited_.insert(id).second) {
+      // Reached again through a symlink: back into a folder being walked (a
+      // loop), or into one walked already. Either way it is not walked twice.
+      const bool loop = std::find(walking_.begin(), walking_.end(), id) != walking_.end();
+      ++summary_.skipped_by_reason[loop ? "symlink_loop" : "folder_seen_before"];
+      return true;
+    }
+    ++summary_.folders;
+    walking_.push_back(id);
+    const bool finished = walk_entries(folder, tasks);
+    walking_.pop_back();
+    return finished;
+  }
+
+  bool walk_entries(const fs::path& folder, std::vector<Task>& tasks) {
     std::vector<fs::path> entries;
     std::error_code ec;
     // No skip_permission_denied: it would make an unreadable folder look
@@ -114,28 +136,48 @@ class Walker {
       if (stop_ != nullptr && stop_->load()) return false;
       struct stat est {};
       if (::stat(entry.c_str(), &est) != 0) {
-        // A dangling symlink, a symlink loop or a file deleted during the walk.
-        const int error = errno;
-        if (has_photo_extension(entry)) {
-          const char* reason = error == EACCES || error == EPERM ? "unreadable"
-                               : error == ELOOP                  ? "symlink_loop"
-                                                                 : "not_found";
-          record_unreadable(
-              entry, reason,
-              entry.string() + ": cannot be opened (" + std::string(std::strerror(error)) + ")",
-              tasks);
-        }
+        skip_unstatable(entry, errno, tasks);
         continue;
       }
       if (S_ISDIR(est.st_mode)) {
         if (!walk_folder(entry, est, tasks)) return false;
       } else if (S_ISREG(est.st_mode)) {
         consider(entry, est, tasks);
-      } else if (has_photo_extension(entry)) {
-        record_unreadable(entry, "not_a_file", entry.string() + ": is not a regular file", tasks);
+      } else {
+        skip_special(entry, tasks);
       }
     }
     return true;
+  }
+
+  // A dangling symlink, a symlink loop, an entry that cannot be looked at,
+  // or a file deleted during the walk. One named like a photo is recorded
+  // as a failed photo (the user meant it to be one); any other is counted.
+  void skip_unstatable(const fs::path& entry, int error, std::vector<Task>& tasks) {
+    struct stat link {};
+    const bool is_symlink = ::lstat(entry.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+    const char* reason = error == EACCES || error == EPERM ? "unreadable"
+                         : error == ELOOP                  ? "symlink_loop"
+                         : is_symlink                      ? "broken_symlink"
+                                                           : "not_found";
+    if (has_photo_extension(entry)) {
+      record_unreadable(
+          entry, std::string(reason == std::string_view("broken_symlink") ? "not_found" : reason),
+          entry.string() + ": cannot be opened (" + std::strerror(error) + ")", tasks);
+      return;
+    }
+    // Vanished between the listing and the look: not there to count.
+    if (std::string_view(reason) == "not_found") return;
+    ++summary_.skipped_by_reason[reason];
+  }
+
+  // A socket, pipe or device.
+  void skip_special(const fs::path& entry, std::vector<Task>& tasks) {
+    if (has_photo_extension(entry)) {
+      record_unreadable(entry, "not_a_file", entry.string() + ": is not a regular file", tasks);
+      return;
+    }
+    ++summary_.skipped_by_reason["not_a_file"];
   }
 
   void consider(const fs::path& file, const struct stat& st, std::vector<Task>& tasks) {
@@ -210,6 +252,7 @@ class Walker {
   IndexSummary& summary_;
   const std::atomic<bool>* stop_;
   std::set<std::pair<dev_t, ino_t>> visited_;
+  std::vector<std::pair<dev_t, ino_t>> walking_;  // the folders from the root to here
 };
 
 store::Face face_record(const detect::Detection& d, const match::FaceDescription& description) {
@@ -311,6 +354,7 @@ class Run {
     }
     DetectedPhoto photo = analyzer_.read(task.path);
     out.photo.content_hash = photo.content_hash;
+
     if (photo.ok() && task.known && task.known->status != store::PhotoStatus::kFailed &&
         task.known->content_hash == photo.content_hash) {
       // Same bytes (copied back, touched): keep the faces, refresh the record.
@@ -419,6 +463,14 @@ class Run {
     catalog_.write_batch([&] {
       for (Outcome& out : batch) {
         const std::optional<store::Photo>& known = out.task->known;
+        if (!known && out.kind == Outcome::Kind::kIndexed &&
+            catalog_.is_erased_content(out.photo.content_hash)) {
+          // Its faces were erased with its record (erase --with-photos):
+          // nothing of it is stored again.
+          out.kind = Outcome::Kind::kErased;
+          out.faces.clear();
+          continue;
+        }
         if (out.kind == Outcome::Kind::kTouched) {
           store::Photo photo = *known;
           photo.size_bytes = out.photo.size_bytes;
@@ -457,6 +509,9 @@ class Run {
     switch (out.kind) {
       case Outcome::Kind::kTouched:
         ++summary_.photos_touched;
+        break;
+      case Outcome::Kind::kErased:
+        ++summary_.skipped_by_reason["erased"];
         break;
       case Outcome::Kind::kIndexed:
         ++(out.task->known ? summary_.photos_changed : summary_.photos_new);

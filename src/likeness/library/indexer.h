@@ -5,7 +5,8 @@
 //
 // What a run does:
 //  - walks every folder recursively (symlinked folders followed once each,
-//    loops ignored), in path order, and decides each file's format by its
+//    loops counted and not followed), in path order, counting every entry it
+//    meets under what became of it, and decides each file's format by its
 //    first bytes: JPEG, PNG, BMP and WEBP are photos; another file with a
 //    photo's extension (.jpg, .png, ...) is recorded as failed with the
 //    reason; any other file is left alone and counted;
@@ -75,8 +76,18 @@ struct IndexFailure {
 };
 
 struct IndexSummary {
-  std::size_t files_found = 0;     // photos and would-be photos found
-  std::size_t other_files = 0;     // files that are not photos, left alone
+  std::size_t folders = 0;      // folders walked (the given ones included)
+  std::size_t files_found = 0;  // photos and would-be photos found
+  std::size_t other_files = 0;  // files that are not photos, left alone
+  // Entries of the walk that are neither a photo, a would-be photo (those are
+  // recorded as failed: errors_by_reason), a file left alone nor a folder
+  // walked, by reason: "symlink_loop" (a symlink back to a folder being
+  // walked, or a chain of symlinks that never ends), "folder_seen_before" (a
+  // folder reached a second time through a symlink), "broken_symlink",
+  // "not_a_file" (a socket, pipe or device), "unreadable" (cannot even be
+  // looked at), "erased" (a photo whose faces were erased with its record:
+  // store::Catalog::is_erased_content). Nothing the walk meets goes uncounted.
+  std::map<std::string, std::size_t> skipped_by_reason;
   std::size_t photos_new = 0;      // indexed for the first time
   std::size_t photos_changed = 0;  // re-indexed because their bytes changed
   std::size_t photos_touched = 0;  // same bytes, new time: record updated only

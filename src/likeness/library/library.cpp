@@ -9,6 +9,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "likeness/core/crash_points.h"
 #include "likeness/io/file.h"
 #include "likeness/store/encryption.h"
 
@@ -33,17 +34,22 @@ store::VectorIndexOptions index_options(std::size_t dimension, std::size_t faces
   return options;
 }
 
+// The catalog setting that marks an erasure whose purge has not finished.
+constexpr std::string_view kErasurePendingSetting = "erasure.purge_pending";
+
 // VectorIndex::save() writes through temporary files beside the index; a
-// process killed during a save leaves them behind. Those older than an hour
-// cannot belong to a save still running.
-void remove_abandoned_temporaries(const std::filesystem::path& dir) {
+// process killed during a save leaves them behind. Those older than `age`
+// cannot belong to a save still running (with the writer lock held, no save
+// can be running: age 0).
+void remove_abandoned_temporaries(const std::filesystem::path& dir,
+                                  std::chrono::seconds age = std::chrono::hours(1)) {
   std::error_code ec;
-  const auto cutoff = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("faces.hnsw", 0) != 0 || name.find(".tmp") == std::string::npos) continue;
     std::error_code ignored;
-    if (entry.last_write_time(ignored) < cutoff) std::filesystem::remove(entry.path(), ignored);
+    if (entry.last_write_time(ignored) <= cutoff) std::filesystem::remove(entry.path(), ignored);
   }
 }
 
@@ -96,10 +102,53 @@ std::unique_ptr<Library> Library::open(const std::filesystem::path& dir,
   auto catalog = store::Catalog::open(dir, catalog_options);
   remove_abandoned_temporaries(dir);
   auto library = std::unique_ptr<Library>(new Library(dir, std::move(catalog)));
+  if (options.writer) library->writer_lock_ = library->catalog_->lock_for_writing(*options.writer);
   // An index file beside an encrypted catalog can only be a leftover from
   // before the library was encrypted; it holds vectors in the clear.
   if (library->catalog_->encrypted()) library->remove_plain_index_files();
+  if (options.finish_interrupted_work) {
+    library->finish_interrupted_erasure(std::chrono::milliseconds(options.busy_timeout_ms));
+  }
   return library;
+}
+
+bool Library::erasure_is_pending() { return catalog_->setting(kErasurePendingSetting).has_value(); }
+
+void Library::mark_erasure_pending() { catalog_->set_setting(kErasurePendingSetting, "{}"); }
+
+void Library::finish_interrupted_erasure(std::chrono::milliseconds wait) {
+  if (!erasure_is_pending()) return;
+  std::unique_ptr<store::WriterLock> lock;
+  try {
+    lock = catalog_->lock_for_writing({.wait = wait});
+  } catch (const store::LibraryBusyError&) {
+    // Its holder took the lock after the erasure stopped, and finishes the
+    // erasure first thing (open() or lock_for_writing()).
+    return;
+  }
+  if (!erasure_is_pending()) return;  // finished while this one waited
+  purge_erased();
+  finished_interrupted_erasure_ = true;
+}
+
+std::unique_ptr<store::WriterLock> Library::lock_for_writing(
+    const store::WriterLockOptions& options) {
+  std::unique_ptr<store::WriterLock> lock = catalog_->lock_for_writing(options);
+  if (erasure_is_pending()) {
+    purge_erased();
+    finished_interrupted_erasure_ = true;
+  }
+  return lock;
+}
+
+void Library::purge_erased() {
+  const auto lock = catalog_->lock_for_writing({});
+  catalog_->purge_deleted();
+  remove_abandoned_temporaries(dir_, std::chrono::seconds(0));
+  rewrite_index("erasure");
+  crash_point("purge: index rewritten");
+  catalog_->set_setting(kErasurePendingSetting, std::nullopt);
+  crash_point("purge: finished");
 }
 
 Library::Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog)
@@ -282,13 +331,25 @@ void Library::save_sealed_index() const {
   plain += index_->to_bytes();
   const std::string sealed = store::seal(plain, *catalog_->encryption_key(), kSealedIndexPurpose);
   OPENSSL_cleanse(plain.data(), plain.size());
+  crash_point("sealed index save: sealed");
   if (const auto failure = io::write_file_atomically(sealed_index_file(), sealed)) {
     throw store::StoreError("cannot save the encrypted vector index " + *failure);
   }
+  crash_point("sealed index save: replaced");
 }
 
 void Library::save_index() {
   if (!index_dirty_) return;
+  // A reader saves only when no writer is at work: the writer keeps the
+  // index in step itself, and two saves at once would race.
+  std::unique_ptr<store::WriterLock> lock;
+  if (!catalog_->holds_writer_lock()) {
+    try {
+      lock = catalog_->lock_for_writing({.wait = std::chrono::milliseconds(0)});
+    } catch (const store::LibraryBusyError&) {
+      return;  // still dirty: kept in memory, saved by a later call
+    }
+  }
   if (index_ && index_->size() > 0 && catalog_->encrypted()) {
     save_sealed_index();
   } else if (index_ && index_->size() > 0) {
@@ -320,6 +381,7 @@ void Library::remove_plain_index_files() {
 
 void Library::rewrite_index(std::string reason) {
   const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
+  crash_point("index rewrite: ids read");
   rebuild_index(ids, std::move(reason));
   if (!index_) {
     index_dirty_ = true;
@@ -331,6 +393,12 @@ LibraryCheck Library::check() {
   LibraryCheck report;
   report.catalog = catalog_->check();
   report.problems = report.catalog.problems;
+  report.erasure_pending = erasure_is_pending();
+  if (report.erasure_pending) {
+    report.problems.push_back(
+        "erasure: an erasure was interrupted before its deleted data was purged from the "
+        "library's files; `likeness library check --repair` (or any other command) finishes it");
+  }
   const std::vector<std::int64_t> ids = catalog_->face_ids_with_vector(store::kFusedModel);
   report.catalog_vectors = static_cast<std::int64_t>(ids.size());
   report.faces_without_vector = catalog_->face_count() - report.catalog_vectors;

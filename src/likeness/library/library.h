@@ -20,10 +20,22 @@
 // Errors: StoreError (store/catalog.h) for a library that cannot be opened or
 // written, with a message that says what to do. A library folder that does not
 // exist is created unless LibraryOptions::create_if_missing is false.
+// One writer at a time (store/catalog.h, WriterInfo): a command that writes
+// opens its Library with LibraryOptions::writer, which holds the library's
+// writer lock for the Library's life; the server takes it per edit with
+// lock_for_writing(). Readers take no lock; a reader saves a repaired index
+// only when no writer is at work.
+//
+// An erasure that was interrupted after its catalog commit (kill -9, power
+// cut) is finished by the next open() of the library, whatever the command,
+// before anything else: the catalog is purged and the index rewritten, so
+// that none of the erased vectors stays in a library file.
+//
 // Thread-safety: none; one Library per thread (several processes may open the
-// same library: the catalog serialises writers).
+// same library).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -52,6 +64,13 @@ struct LibraryOptions {
   // created by this open() is encrypted with it (store::CatalogOptions).
   std::string passphrase = {};
   bool encrypt_if_created = false;
+  // Set by commands that write: the writer lock is taken in open() (waiting
+  // as it says; LibraryBusyError when it runs out) and held until the Library
+  // is destroyed.
+  std::optional<store::WriterLockOptions> writer = {};
+  // false: leave an interrupted erasure for `library check` to report (and
+  // its --repair to finish) instead of finishing it in open().
+  bool finish_interrupted_work = true;
 };
 
 // How vector_index() obtained the index.
@@ -77,7 +96,10 @@ struct LibraryCheck {
   std::int64_t missing_from_index = 0;    // catalog faces the index lacks
   std::int64_t extra_in_index = 0;        // index ids the catalog no longer has
   std::int64_t faces_without_vector = 0;  // faces with no fused vector (not searchable at all)
-  std::vector<std::string> problems;      // human-readable, catalog's first
+  // An erasure was interrupted before its purge: erased data may still be in
+  // the catalog's free pages or log and in the index file.
+  bool erasure_pending = false;
+  std::vector<std::string> problems;  // human-readable, catalog's first
   // The catalog is sound. The index being stale is not an error (it is
   // repaired on the next use) but is reported in `problems` and index_ok().
   bool catalog_ok() const { return catalog.ok(); }
@@ -85,7 +107,7 @@ struct LibraryCheck {
     return catalog_vectors == 0 ||
            (index_loadable && missing_from_index == 0 && extra_in_index == 0);
   }
-  bool ok() const { return catalog_ok() && index_ok(); }
+  bool ok() const { return catalog_ok() && index_ok() && !erasure_pending; }
 };
 
 class Library {
@@ -125,6 +147,22 @@ class Library {
 
   LibraryCheck check();
 
+  // The library's writer lock until the returned object is destroyed (at
+  // once when this Library holds it already), after which an interrupted
+  // erasure is finished. LibraryBusyError when options.wait runs out.
+  std::unique_ptr<store::WriterLock> lock_for_writing(const store::WriterLockOptions& options = {});
+
+  // Makes deleted rows unrecoverable from every library file: purges the
+  // catalog (store::Catalog::purge_deleted), rewrites the index from what is
+  // left, removes abandoned temporary index files, then clears the catalog's
+  // "erasure pending" mark. Holds the writer lock. Re-running it is harmless.
+  void purge_erased();
+  // Marks, inside the caller's batch, that an erasure has deleted rows that
+  // purge_erased() must still purge (erase() does it in its deleting batch).
+  void mark_erasure_pending();
+  // Whether open() finished an erasure that had been interrupted.
+  bool finished_interrupted_erasure() const { return finished_interrupted_erasure_; }
+
  private:
   Library(std::filesystem::path dir, std::unique_ptr<store::Catalog> catalog);
   // The index saved beside the catalog (sealed when the library is
@@ -140,12 +178,19 @@ class Library {
   void remove_index_files();
   void remove_plain_index_files();
   void rebuild_index(std::span<const std::int64_t> ids, std::string reason);
+  // open(): finishes an interrupted erasure if there is one and the writer
+  // lock can be had within `wait` (else its holder finishes it).
+  void finish_interrupted_erasure(std::chrono::milliseconds wait);
+  bool erasure_is_pending();
 
   std::filesystem::path dir_;
   std::unique_ptr<store::Catalog> catalog_;
   std::unique_ptr<store::VectorIndex> index_;
   IndexState state_;
   bool index_dirty_ = false;
+  bool finished_interrupted_erasure_ = false;
+  // Declared last: released first, after the destructor has saved the index.
+  std::unique_ptr<store::WriterLock> writer_lock_;
 };
 
 }  // namespace likeness::library

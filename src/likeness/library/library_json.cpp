@@ -30,8 +30,10 @@ nlohmann::json index_summary_json(const IndexSummary& s) {
   for (const auto& f : s.failures) {
     failures.push_back({{"path", f.path}, {"reason", f.reason}, {"message", f.message}});
   }
-  return {{"files_found", s.files_found},
+  return {{"folders", s.folders},
+          {"files_found", s.files_found},
           {"other_files", s.other_files},
+          {"skipped_by_reason", s.skipped_by_reason},
           {"photos_indexed", s.photos_indexed()},
           {"photos_new", s.photos_new},
           {"photos_changed", s.photos_changed},

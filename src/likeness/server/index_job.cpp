@@ -86,8 +86,13 @@ void IndexJob::run(std::filesystem::path folder, bool prune) {
   library::IndexSummary result;
   try {
     if (!indexer_) indexer_ = library::Indexer::create(store_, options_.indexer);
-    auto library =
-        library::Library::open(options_.library_dir, {.passphrase = options_.library_passphrase});
+    // The writer lock for the whole run, as `likeness index` holds it; another
+    // writer at work fails the run at once, with its name.
+    auto library = library::Library::open(
+        options_.library_dir,
+        {.passphrase = options_.library_passphrase,
+         .writer = store::WriterLockOptions{.command = "likeness serve (indexing)",
+                                            .wait = std::chrono::milliseconds(0)}});
     library::IndexRunOptions run;
     run.batch_size = options_.batch_size;
     run.prune = prune;

@@ -29,6 +29,16 @@ void HttpServer::post_index(const httplib::Request& request, httplib::Response& 
     throw ApiError(400, "missing_folder",
                    "The folder " + folder + " does not exist on the machine the server runs on.");
   }
+  {
+    std::lock_guard<std::mutex> lock(library_mutex_);
+    if (const std::optional<store::WriterInfo> writer = library_->catalog().writer();
+        writer && !index_job_->running()) {
+      throw ApiError(409, "library_busy",
+                     writer->describe() +
+                         " is writing the library; index when it has "
+                         "finished.");
+    }
+  }
   if (index_job_->start(path, prune) == IndexJob::Start::kAlreadyRunning) {
     throw ApiError(409, "index_running",
                    "An indexing run is already going; wait for it to end (GET /api/index) or "

@@ -286,6 +286,16 @@ nlohmann::json HttpServer::person_json(std::int64_t person_id) {
           {"faces", faces}};
 }
 
+std::unique_ptr<store::WriterLock> HttpServer::lock_for_edit() {
+  try {
+    // A moment's wait: readers that save a repaired index hold it briefly.
+    return library_->lock_for_writing(
+        {.command = "likeness serve", .wait = std::chrono::milliseconds(500)});
+  } catch (const store::LibraryBusyError& e) {
+    throw ApiError(409, "library_busy", e.what());
+  }
+}
+
 void HttpServer::get_person(const httplib::Request&, httplib::Response& response,
                             std::int64_t person_id) {
   std::lock_guard<std::mutex> lock(library_mutex_);
@@ -305,6 +315,7 @@ void HttpServer::patch_person(const httplib::Request& request, httplib::Response
   }
   const std::string new_name = name.is_string() ? trimmed(name.get<std::string>()) : "";
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   store::Catalog& catalog = library_->catalog();
   require_person(catalog, person_id);
   if (new_name.empty()) {
@@ -324,6 +335,7 @@ void HttpServer::post_merge(const httplib::Request& request, httplib::Response& 
                    "Person #" + std::to_string(person_id) + " cannot be merged into itself.");
   }
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   store::Catalog& catalog = library_->catalog();
   require_person(catalog, person_id);
   require_person(catalog, other);
@@ -336,6 +348,7 @@ void HttpServer::post_face_decision(const httplib::Request& request, httplib::Re
   const nlohmann::json body = parse_body_object(request);
   const std::int64_t face_id = required_int(body, "face_id");
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   store::Catalog& catalog = library_->catalog();
   require_person(catalog, person_id);
   require_face(catalog, face_id);
@@ -355,6 +368,7 @@ void HttpServer::post_confirm(const httplib::Request& request, httplib::Response
 
 void HttpServer::post_cluster(const httplib::Request&, httplib::Response& response) {
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   const library::ReclusterReport report =
       library::cluster_people(*library_, analyzer_->recognizer());
   send_json(response, {{"people", report.people},

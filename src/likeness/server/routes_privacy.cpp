@@ -34,6 +34,7 @@ void HttpServer::post_erase_person(const httplib::Request& request, httplib::Res
                    "/api/index/stop).");
   }
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   if (!library_->catalog().find_person(person_id)) {
     throw ApiError(404, "unknown_person",
                    "There is no person #" + std::to_string(person_id) +
@@ -76,6 +77,7 @@ void HttpServer::post_export_person(const httplib::Request&, httplib::Response& 
                      "There is no person #" + std::to_string(person_id) +
                          " in the library; reload the people list.");
     }
+    const auto writing = lock_for_edit();  // the export's audit entry
     library::export_person(*library_, person_id, file, {});
   }
   std::ifstream in(file, std::ios::binary);
@@ -101,6 +103,7 @@ void HttpServer::put_retention(const httplib::Request& request, httplib::Respons
   }
   policy.vanished_photos = optional_bool(body, "vanished_photos").value_or(false);
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   library::save_retention_policy(library_->catalog(), policy);
   library_->catalog().add_audit_entry("retention_policy", library::retention_policy_json(policy));
   send_json(response, nlohmann::json::parse(library::retention_policy_json(policy)));
@@ -113,6 +116,7 @@ void HttpServer::post_apply_retention(const httplib::Request&, httplib::Response
                    "(every indexing run applies them too).");
   }
   std::lock_guard<std::mutex> lock(library_mutex_);
+  const auto writing = lock_for_edit();
   const library::RetentionPolicy policy = library::load_retention_policy(library_->catalog());
   const library::ErasureReport report =
       library::apply_retention(*library_, policy, static_cast<std::int64_t>(std::time(nullptr)));

@@ -109,6 +109,10 @@ class HttpServer final : public Server {
 
   // The person as GET /api/people/{id} shows it; library_mutex_ held.
   nlohmann::json person_json(std::int64_t person_id);
+  // The library's writer lock for one edit (library_mutex_ held): another
+  // process writing the library (a `likeness index` run, another server's
+  // indexing) is ApiError 409 library_busy naming it, not a wait.
+  std::unique_ptr<store::WriterLock> lock_for_edit();
   // Re-opens the server's Library so that its vector index includes what an
   // indexing run added (called by the IndexJob's worker).
   void reopen_library();

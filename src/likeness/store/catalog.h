@@ -22,12 +22,15 @@
 //
 // Thread-safety: a Catalog is not thread-safe; use one Catalog per thread.
 // Several Catalogs on the same library, in one process or several, are fine:
-// readers never block, writers wait for each other up to busy_timeout_ms.
+// readers never block; writers take the library's writer lock (below), and a
+// write without it waits for it up to busy_timeout_ms.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -153,6 +156,58 @@ struct AuditEntry {
   std::string details;    // JSON object text
 };
 
+// ---- One writer per library ------------------------------------------------
+//
+// Every write to a library happens under its writer lock: an indexing run, an
+// erasure with its purge, a person's rename. Commands that write hold it for
+// their whole run (Catalog::lock_for_writing), so that two `likeness index`
+// runs, or a server's index job and a CLI run, never decide from the same
+// catalog state that a photo is new; a write made without it takes it for
+// its own duration. Readers (search, the server's queries) never take it.
+// The lock is the operating system's (the embedded backend: flock() on
+// dir/catalog.lock), so the kernel releases it when its process ends, however
+// it ends.
+
+// Who holds the writer lock, as it recorded itself.
+struct WriterInfo {
+  std::int64_t pid = 0;  // 0: unknown (it did not record itself yet)
+  std::string host;
+  std::string command;     // "likeness index", "likeness serve" (no paths or names)
+  std::int64_t since = 0;  // seconds since the epoch
+  // "another likeness process (pid 4242, `likeness index`, for 3 min)".
+  std::string describe() const;
+};
+
+// The lock is held by another writer and the wait allowed for it ran out.
+class LibraryBusyError : public StoreError {
+ public:
+  LibraryBusyError(const std::string& message, WriterInfo holder)
+      : StoreError(message), holder_(std::move(holder)) {}
+  const WriterInfo& holder() const { return holder_; }
+
+ private:
+  WriterInfo holder_;
+};
+
+struct WriterLockOptions {
+  // Shown to a second writer; default: this program's command (its words up
+  // to the first option, path or name, so that nothing personal is written).
+  std::string command = {};
+  // How long to wait for another writer: negative waits as long as it takes,
+  // zero not at all.
+  std::chrono::milliseconds wait{-1};
+  // Called once, from the waiting thread, when another writer holds the lock
+  // and this one starts to wait for it (e.g. to say so on the terminal).
+  std::function<void(const WriterInfo&)> on_wait = {};
+};
+
+// A held writer lock: released when destroyed. Must not outlive the Catalog
+// that gave it.
+class WriterLock {
+ public:
+  virtual ~WriterLock() = default;
+};
+
 struct CatalogOptions {
   // "embedded" (the only one so far): a single file, dir/catalog.sqlite.
   std::string backend = "embedded";
@@ -232,8 +287,10 @@ class Catalog {
   virtual std::int64_t clear_faces(std::int64_t photo_id) = 0;
 
   // Faces. add_face stores face (face.id ignored) and its vectors atomically
-  // and returns the new id. A missing photo or two vectors of one model is
-  // UsageError.
+  // and returns the new id. A face of the same photo with the same box is one
+  // face (the catalog's key: photo, box; and face, model for vectors): it is
+  // not stored twice, and its existing id is returned with the vectors it
+  // lacked added. A missing photo or two vectors of one model is UsageError.
   virtual std::int64_t add_face(const Face& face, std::span<const FaceVector> vectors) = 0;
   virtual std::optional<Face> find_face(std::int64_t face_id) = 0;
   virtual std::vector<Face> faces_of_photo(std::int64_t photo_id) = 0;  // by id
@@ -278,6 +335,12 @@ class Catalog {
   // pages) and checkpoints again. Slow on a large library; not inside a batch.
   virtual void purge_deleted() = 0;
 
+  // Photos erased with their records (erase --with-photos) are remembered by
+  // the sha256 of their bytes only, so that indexing the file again does not
+  // bring the erased faces back; nothing else about them is kept.
+  virtual void remember_erased_content(std::string_view content_hash) = 0;
+  virtual bool is_erased_content(std::string_view content_hash) = 0;
+
   // The audit log (append-only).
   virtual std::int64_t add_audit_entry(std::string_view action, std::string_view details_json) = 0;
   virtual std::vector<AuditEntry> audit_log() = 0;  // oldest first
@@ -288,6 +351,16 @@ class Catalog {
 
   // Integrity of the catalog alone (the vector index is checked above it).
   virtual CheckReport check() = 0;
+
+  // Takes the library's writer lock (see WriterInfo above) until the returned
+  // object is destroyed. Taking it again through the same Catalog while it is
+  // held returns at once. Throws LibraryBusyError when options.wait runs out,
+  // StoreError when the lock cannot be made (the folder is not writable).
+  virtual std::unique_ptr<WriterLock> lock_for_writing(const WriterLockOptions& options = {}) = 0;
+  // Whether this Catalog holds the writer lock.
+  virtual bool holds_writer_lock() const = 0;
+  // Who holds it now, from any process; nullopt when nobody does.
+  virtual std::optional<WriterInfo> writer() = 0;
 
   // Runs fn inside a Transaction: committed when fn returns, rolled back when
   // it throws (the exception propagates).

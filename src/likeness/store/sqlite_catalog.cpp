@@ -1,6 +1,6 @@
 // The embedded catalog: one SQLite file, dir/catalog.sqlite, in WAL mode.
 //
-// Schema (version 2):
+// Schema (version 3):
 //   photos(id, path UNIQUE, content_hash, size_bytes, mtime, capture_time NULL,
 //          status 'indexed'|'failed'|'vanished', error, indexed_at)
 //   faces(id, photo_id -> photos ON DELETE CASCADE, box_x, box_y, box_w, box_h,
@@ -15,6 +15,8 @@
 //               PRIMARY KEY (face_id, person_id))
 //   audit_log(id, time, action, details JSON)                        (version 2)
 //   settings(key PRIMARY KEY, value)                                  (version 2)
+//   faces UNIQUE (photo_id, box_x, box_y, box_w, box_h): a face is stored once,
+//   erased_photos(content_hash PRIMARY KEY, erased_at)                (version 3)
 // Quality measures are columns (not JSON) so that search can filter on them.
 // Floats in BLOBs are in the machine's byte order, which is little-endian on
 // every platform this builds for (checked below).
@@ -36,9 +38,12 @@
 #include <system_error>
 #include <unordered_map>
 
+#include "likeness/core/crash_points.h"
 #include "likeness/io/file.h"
 #include "likeness/store/catalog.h"
+#include "likeness/store/crash_counting_vfs.h"
 #include "likeness/store/encryption.h"
+#include "likeness/store/writer_lock.h"
 
 namespace likeness::store {
 
@@ -419,9 +424,37 @@ CREATE TABLE settings (
           "adding the audit log and settings (schema 2)");
 }
 
+// A face is stored once per photo and box. Before this key, two indexing runs
+// at once could store every face of a photo twice; the older copy is kept,
+// with the person links of both (the user's confirmations and rejections
+// included), and the newer one deleted with its vectors.
+void migrate_2_to_3(Db& db) {
+  db.exec(R"sql(
+CREATE TEMP TABLE face_copies AS
+  SELECT f.id AS copy_id,
+         (SELECT min(g.id) FROM faces g
+           WHERE g.photo_id = f.photo_id AND g.box_x = f.box_x AND g.box_y = f.box_y
+             AND g.box_w = f.box_w AND g.box_h = f.box_h) AS kept_id
+    FROM faces f;
+DELETE FROM temp.face_copies WHERE copy_id = kept_id;
+INSERT OR IGNORE INTO face_person (face_id, person_id, origin, created_at)
+  SELECT c.kept_id, l.person_id, l.origin, l.created_at
+    FROM face_person l JOIN temp.face_copies c ON l.face_id = c.copy_id;
+DELETE FROM faces WHERE id IN (SELECT copy_id FROM temp.face_copies);
+DROP TABLE temp.face_copies;
+DROP INDEX IF EXISTS faces_photo;
+CREATE UNIQUE INDEX IF NOT EXISTS faces_photo_box ON faces (photo_id, box_x, box_y, box_w, box_h);
+CREATE TABLE IF NOT EXISTS erased_photos (
+  content_hash TEXT PRIMARY KEY,
+  erased_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+          "keying faces by photo and box, remembering erased photos (schema 3)");
+}
+
 using MigrationStep = void (*)(Db&);
 // kMigrations[i]: version i -> i + 1. A new schema version is one more entry.
-constexpr MigrationStep kMigrations[] = {&migrate_0_to_1, &migrate_1_to_2};
+constexpr MigrationStep kMigrations[] = {&migrate_0_to_1, &migrate_1_to_2, &migrate_2_to_3};
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 
 // PRAGMA takes no bound parameters; the values are this file's integers.
@@ -479,9 +512,16 @@ Face read_face(const Query& q) {
 
 class SqliteCatalog final : public Catalog {
  public:
+  // `lock_file`: the library's writer lock (catalog.h, WriterInfo).
   SqliteCatalog(const std::filesystem::path& file, const CatalogOptions& options,
-                const CatalogKey* key)
-      : db_(file, options, key) {
+                const CatalogKey* key, std::filesystem::path lock_file)
+      : db_(file, options, key),
+        lock_file_(std::move(lock_file)),
+        busy_timeout_(options.busy_timeout_ms),
+        writer_([this](const WriterLockOptions& o) -> std::unique_ptr<WriterLock> {
+          return FileWriterLock::acquire(lock_file_, o,
+                                         "the library at " + db_.file().parent_path().string());
+        }) {
     // Read the version before anything can write (journal_mode=WAL rewrites
     // the header), so that a newer catalog is left byte-for-byte untouched.
     const std::int64_t version = db_.single_int("PRAGMA user_version");
@@ -506,6 +546,7 @@ class SqliteCatalog final : public Catalog {
   Db& db() { return db_; }  // encrypt_catalog() copies through the connection
 
   std::int64_t upsert_photo(const Photo& photo) override {
+    const auto lock = write_guard();
     Query q = db_.query(
         "INSERT INTO photos (path, content_hash, size_bytes, mtime, capture_time, status, error, "
         "indexed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -551,21 +592,32 @@ class SqliteCatalog final : public Catalog {
   }
 
   bool mark_vanished(std::int64_t photo_id) override {
+    const auto lock = write_guard();
     db_.query("UPDATE photos SET status = 'vanished' WHERE id = ?1").bind(1, photo_id).run();
     return db_.changes() > 0;
   }
 
   bool delete_photo(std::int64_t photo_id) override {
+    const auto lock = write_guard();
     db_.query("DELETE FROM photos WHERE id = ?1").bind(1, photo_id).run();
     return db_.changes() > 0;
   }
 
   std::int64_t clear_faces(std::int64_t photo_id) override {
+    const auto lock = write_guard();
     db_.query("DELETE FROM faces WHERE photo_id = ?1").bind(1, photo_id).run();
     return db_.changes();
   }
 
   std::int64_t add_face(const Face& face, std::span<const FaceVector> vectors) override {
+    for (std::size_t i = 0; i < vectors.size(); ++i) {
+      for (std::size_t j = i + 1; j < vectors.size(); ++j) {
+        if (vectors[i].model == vectors[j].model) {
+          throw UsageError("catalog: add_face got two '" + vectors[i].model + "' vectors");
+        }
+      }
+    }
+    const auto lock = write_guard();
     Savepoint sp(db_);
     std::array<float, 10> points{};
     for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
@@ -578,7 +630,7 @@ class SqliteCatalog final : public Catalog {
           "q_overall, q_sharpness, q_contrast, q_size, q_pose, q_exposure, yaw_deg, pitch_deg, "
           "roll_deg, attributes, created_at) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?18)");
+          "?18) ON CONFLICT (photo_id, box_x, box_y, box_w, box_h) DO NOTHING");
       const FaceQuality& qa = face.quality;
       q.bind(1, face.photo_id)
           .bind(2, face.box.x)
@@ -600,9 +652,24 @@ class SqliteCatalog final : public Catalog {
           .bind(18, face.created_at != 0 ? face.created_at : now_seconds());
       q.run();
     }
-    const std::int64_t face_id = db_.last_insert_id();
+    std::int64_t face_id = db_.last_insert_id();
+    if (db_.changes() == 0) {
+      // Stored already (catalog.h: a face is one per photo and box).
+      Query existing = db_.query(
+          "SELECT id FROM faces WHERE photo_id = ?1 AND box_x = ?2 AND box_y = ?3 AND "
+          "box_w = ?4 AND box_h = ?5");
+      existing.bind(1, face.photo_id)
+          .bind(2, face.box.x)
+          .bind(3, face.box.y)
+          .bind(4, face.box.w)
+          .bind(5, face.box.h);
+      if (!existing.step()) db_.fail(SQLITE_CORRUPT, "finding a face stored twice");
+      face_id = existing.int64(0);
+    }
     for (const FaceVector& v : vectors) {
-      db_.query("INSERT INTO vectors (face_id, model, data) VALUES (?1, ?2, ?3)")
+      db_.query(
+             "INSERT INTO vectors (face_id, model, data) VALUES (?1, ?2, ?3) "
+             "ON CONFLICT (face_id, model) DO NOTHING")
           .bind(1, face_id)
           .bind(2, std::string_view(v.model))
           .bind_blob(3, v.values.data(), v.values.size() * sizeof(float))
@@ -669,6 +736,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   std::int64_t create_person(std::optional<std::string> name) override {
+    const auto lock = write_guard();
     db_.query("INSERT INTO persons (name, created_at) VALUES (?1, ?2)")
         .bind(1, name)
         .bind(2, now_seconds())
@@ -677,6 +745,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   bool rename_person(std::int64_t person_id, std::optional<std::string> name) override {
+    const auto lock = write_guard();
     db_.query("UPDATE persons SET name = ?2 WHERE id = ?1").bind(1, person_id).bind(2, name).run();
     return db_.changes() > 0;
   }
@@ -696,6 +765,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   void link_face(std::int64_t face_id, std::int64_t person_id, LinkOrigin origin) override {
+    const auto lock = write_guard();
     db_.query(
            "INSERT INTO face_person (face_id, person_id, origin, created_at) "
            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (face_id, person_id) DO UPDATE SET "
@@ -708,6 +778,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   bool unlink_face(std::int64_t face_id, std::int64_t person_id) override {
+    const auto lock = write_guard();
     db_.query("DELETE FROM face_person WHERE face_id = ?1 AND person_id = ?2")
         .bind(1, face_id)
         .bind(2, person_id)
@@ -739,26 +810,55 @@ class SqliteCatalog final : public Catalog {
   }
 
   bool delete_person(std::int64_t person_id) override {
+    const auto lock = write_guard();
     db_.query("DELETE FROM persons WHERE id = ?1").bind(1, person_id).run();
     return db_.changes() > 0;
   }
 
   bool delete_face(std::int64_t face_id) override {
+    const auto lock = write_guard();
     db_.query("DELETE FROM faces WHERE id = ?1").bind(1, face_id).run();
     return db_.changes() > 0;
   }
 
   void purge_deleted() override {
     if (db_.in_transaction()) throw UsageError("catalog: purge_deleted() inside a batch");
+    const auto lock = write_guard();
     // TRUNCATE waits (busy timeout) for readers to finish, then empties the
     // log file; VACUUM writes the new database through the log, hence the
     // second checkpoint.
     db_.checkpoint_truncate("checkpointing the catalog before a vacuum");
+    crash_point("purge: log checkpointed");
     db_.exec("VACUUM", "vacuuming the catalog");
+    crash_point("purge: vacuumed");
     db_.checkpoint_truncate("checkpointing the catalog after a vacuum");
+    crash_point("purge: log checkpointed after the vacuum");
   }
 
+  void remember_erased_content(std::string_view content_hash) override {
+    const auto lock = write_guard();
+    db_.query(
+           "INSERT INTO erased_photos (content_hash, erased_at) VALUES (?1, ?2) "
+           "ON CONFLICT (content_hash) DO NOTHING")
+        .bind(1, content_hash)
+        .bind(2, now_seconds())
+        .run();
+  }
+
+  bool is_erased_content(std::string_view content_hash) override {
+    Query q = db_.query("SELECT 1 FROM erased_photos WHERE content_hash = ?1");
+    q.bind(1, content_hash);
+    return q.step();
+  }
+
+  std::unique_ptr<WriterLock> lock_for_writing(const WriterLockOptions& options) override {
+    return writer_.lock(options);
+  }
+  bool holds_writer_lock() const override { return writer_.held(); }
+  std::optional<WriterInfo> writer() override { return FileWriterLock::holder(lock_file_); }
+
   std::int64_t add_audit_entry(std::string_view action, std::string_view details_json) override {
+    const auto lock = write_guard();
     db_.query("INSERT INTO audit_log (time, action, details) VALUES (?1, ?2, ?3)")
         .bind(1, now_seconds())
         .bind(2, action)
@@ -775,6 +875,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   void set_setting(std::string_view key, std::optional<std::string> value) override {
+    const auto lock = write_guard();
     if (!value) {
       db_.query("DELETE FROM settings WHERE key = ?1").bind(1, key).run();
       return;
@@ -848,18 +949,29 @@ class SqliteCatalog final : public Catalog {
     if (db_.in_transaction()) {
       throw UsageError("catalog: a Transaction is already open on this Catalog (they do not nest)");
     }
-    // IMMEDIATE takes the write lock now, so a busy catalog fails here (after
-    // busy_timeout) rather than half-way through a batch.
-    db_.exec("BEGIN IMMEDIATE", "starting a batch");
-  }
-  void commit_batch() override { db_.exec("COMMIT", "committing a batch"); }
-  void rollback_batch() noexcept override {
-    if (!db_.in_transaction()) return;
+    batch_lock_ = write_guard();
+    // IMMEDIATE takes SQLite's write lock now, so a busy catalog fails here
+    // (after busy_timeout) rather than half-way through a batch.
     try {
-      db_.exec("ROLLBACK", "rolling back a batch");
+      db_.exec("BEGIN IMMEDIATE", "starting a batch");
     } catch (...) {
-      // Nothing more can be done; SQLite rolls back on close.
+      batch_lock_.reset();
+      throw;
     }
+  }
+  void commit_batch() override {
+    db_.exec("COMMIT", "committing a batch");
+    batch_lock_.reset();
+  }
+  void rollback_batch() noexcept override {
+    if (db_.in_transaction()) {
+      try {
+        db_.exec("ROLLBACK", "rolling back a batch");
+      } catch (...) {
+        // Nothing more can be done; SQLite rolls back on close.
+      }
+    }
+    batch_lock_.reset();
   }
 
  private:
@@ -882,7 +994,18 @@ class SqliteCatalog final : public Catalog {
     return count;
   }
 
+  // The writer lock for one write made without it (null when it is held:
+  // by the caller, or by the open batch), waiting as long as SQLite would.
+  std::unique_ptr<WriterLock> write_guard() {
+    if (writer_.held()) return nullptr;
+    return writer_.lock({.wait = std::chrono::milliseconds(busy_timeout_)});
+  }
+
   void migrate() {
+    // Up to date (the usual case): nothing to write, so no writer lock to
+    // wait for while another process indexes.
+    if (db_.single_int("PRAGMA user_version") == kLatestVersion) return;
+    const auto lock = write_guard();
     while (true) {
       db_.exec("BEGIN IMMEDIATE", "upgrading the catalog");
       try {
@@ -905,15 +1028,21 @@ class SqliteCatalog final : public Catalog {
   }
 
   Db db_;
+  std::filesystem::path lock_file_;
+  int busy_timeout_;
+  ReentrantWriterLock writer_;
+  std::unique_ptr<WriterLock> batch_lock_;  // the open batch's, when it took one
 };
 
 // ---- encrypting an existing catalog (encrypt_catalog) ------------------------
 
 constexpr std::string_view kEncryptingSuffix = ".encrypting";
+constexpr std::string_view kWriterLockFile = "writer.lock";
 constexpr std::string_view kNewKeySuffix = ".new";
 // Every table, parents before children.
-constexpr std::array<const char*, 7> kTables = {"photos",      "faces",     "vectors", "persons",
-                                                "face_person", "audit_log", "settings"};
+constexpr std::array<const char*, 8> kTables = {"photos",   "faces",        "vectors",
+                                                "persons",  "face_person",  "audit_log",
+                                                "settings", "erased_photos"};
 
 // "file:" URI of a path, for ATTACH with an explicit VFS.
 std::string file_uri(const std::filesystem::path& file, std::string_view vfs) {
@@ -989,7 +1118,7 @@ EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_v
   const CatalogKey key = CatalogKey::create(new_key_file, passphrase);
   {
     CatalogOptions options;
-    SqliteCatalog copy(copy_file, options, &key);
+    SqliteCatalog copy(copy_file, options, &key, copy_file.string() + ".lock");
     Db& db = copy.db();
     Query attach_statement = db.query("ATTACH DATABASE ?1 AS plain");
     attach_statement.bind(
@@ -1014,6 +1143,7 @@ EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_v
     db.exec("DETACH DATABASE plain", "copying the catalog");
     db.checkpoint_truncate("writing the encrypted catalog");
   }
+  std::filesystem::remove(copy_file.string() + ".lock", ignored);
   std::filesystem::rename(new_key_file, key_file);
   report.plain_bytes_overwritten = finish_interrupted_encryption(dir);
   return report;
@@ -1055,7 +1185,9 @@ std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
   } else if (options.encrypt_new_catalog) {
     throw UsageError("an encrypted library needs a non-empty passphrase");
   }
-  return std::make_unique<SqliteCatalog>(catalog_file, options, key ? &*key : nullptr);
+  use_crash_counting_vfs_if_armed();
+  return std::make_unique<SqliteCatalog>(catalog_file, options, key ? &*key : nullptr,
+                                         dir / kWriterLockFile);
 }
 
 bool catalog_is_encrypted(const std::filesystem::path& dir) {

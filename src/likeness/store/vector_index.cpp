@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "likeness/core/crash_points.h"
 #include "likeness/core/error.h"
 
 namespace likeness::store {
@@ -424,9 +425,13 @@ class HnswVectorIndex final : public VectorIndex {
       }
       const auto checksum = file_checksum(index_tmp);
       if (!checksum) throw StoreError("cannot read back the vector index " + index_tmp.string());
+      crash_point("index save: written");
       write_stamp_file(stamp_tmp, {stamp(), written, *checksum});
+      crash_point("index save: stamp written");
       fs::rename(index_tmp, file);
+      crash_point("index save: index replaced");
       fs::rename(stamp_tmp, stamp_path(file));
+      crash_point("index save: stamp replaced");
     } catch (const fs::filesystem_error& e) {
       cleanup(index_tmp, stamp_tmp);
       throw StoreError("cannot save the vector index " + file.string() + ": " + e.what());
