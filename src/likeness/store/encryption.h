@@ -31,11 +31,10 @@
 // of each unit covers, as associated data, what it is and where it belongs: a
 // format marker, the kind (catalog page, log header, log frame), its number
 // (page number, frame number) and, for a frame, its header. So no page can be
-// moved to another place or file, no frame to another position, a frame
-// header cannot change without its frame failing, and a frame whose salts are
-// not those of the log's (authenticated) header is refused: SQLite would
-// otherwise take such a frame, or a damaged header, as the end of the log and
-// silently drop the committed transactions after it.
+// moved to another place or file, no frame to another position, and neither a
+// frame header nor the log header can change without failing: SQLite would
+// otherwise take a damaged header as the end of the log (or the whole log as
+// empty) and silently drop the committed transactions after it.
 // Why not SQLite's reserved bytes per page (SQLCipher's layout)? SQLite
 // checksums a log frame over the page as it hands it to xWrite, reserved
 // bytes included, and recomputes that checksum in recovery over what xRead
@@ -46,44 +45,48 @@
 //
 // Writing the log. SQLite writes a frame's header and its page in two calls:
 // the header goes to disk as is, the page then with a tag over (header, page).
-// SQLite rewrites frames in place only inside a transaction larger than its
-// page cache (a page changed again; the checksums of the frames after it,
-// rewritten at commit); then the VFS first zeroes the frame's tag and then
-// writes the new frame in one write that ends with the tag, so that a process
-// killed at any moment leaves each frame either whole or with a zero tag. When
-// SQLite starts the log over (its header) or writes a new frame where a stale
-// one lies, the stale frames from there on are cut off, so the file never
-// holds frames of an older log or of a rolled-back transaction.
+// SQLite also overwrites frames: a new log starts over from the first frame
+// (SQLite rewrites the log header with new salts and leaves the old frames
+// until it reaches them), a rolled-back transaction's frames are overwritten,
+// and a transaction larger than the page cache changes a page it already wrote
+// and, at commit, rewrites the headers (salts, checksums) of its frames. Before
+// any frame is overwritten its tag is cleared, and the write that completes it
+// ends with the new tag, so that a process killed at any moment leaves every
+// frame either whole or with a zero tag (below).
 //
 // Damage. A unit that fails authentication is never given to SQLite: the read
 // fails with SQLITE_IOERR_DATA, and take_failure() holds the message (which
 // file, which page or frame, what to do) that the catalog reports. Only these
-// are not failures, and each only marks the end of the log, as SQLite itself
-// treats a torn write; none returns content:
+// are not failures; each only marks where the log ends, as SQLite itself
+// treats a torn write, and none gives SQLite content:
 //  - a frame cut short by the end of the file (a write interrupted by a
 //    crash): not part of the log (xFileSize rounds down to whole frames);
-//  - a frame whose tag is all zeros (a rewrite that did not finish, or a file
-//    extended by a crash without its data): read as zeros, which SQLite takes
-//    as the end of the log;
+//  - a frame whose tag is all zeros (an overwrite that did not finish, or a
+//    file extended by a crash without its data): read as zeros, which SQLite
+//    takes as the end of the log;
+//  - an authentic frame with other salts than the (authenticated) log header:
+//    a frame of an older log, which SQLite leaves after a log it started over
+//    and would take as the end of the log: read as zeros too;
 //  - a read of the first bytes of page 1 (SQLite guesses the page size from
 //    them when it opens the file, then reads page 1 whole, from the log when
 //    the log has a newer copy): zeros when page 1 fails, so that a page 1 torn
 //    by a crash during a checkpoint does not stop the log's replay.
-// Each gives someone who can write the files no more than cutting the log
-// short would, which no design without a second copy can tell from a crash.
-// A complete frame that fails (a change, or a power cut that tore a frame the
+// None gives someone who can write the files more than cutting the log short
+// would, which no design without a second copy can tell from a crash. A
+// complete frame that fails (a change, or a power cut that tore a frame the
 // disk had not finished) is refused; the message says how to drop the log
 // from that frame on when the computer lost power while Likeness was writing.
 //
 // Not detected (docs/privacy.md): a file, a page or a frame replaced by an
-// older copy made under the same key (a rollback), the log cut short at a
-// frame boundary or deleted. The -shm file (SQLite's index of the log: page
-// numbers, frame numbers, no content) is not encrypted or authenticated: the
-// first connection to open the library rebuilds it from the authenticated log
-// (a changed -shm on disk is discarded); changing it while Likeness runs can
-// make that process read the wrong (authentic) frame or miss frames. GCM with
-// random nonces is safe for up to 2^32 page writes per key (NIST SP 800-38D);
-// re-encrypting (library upgrade, library encrypt) makes a new key.
+// older copy made under the same key (a rollback; a frame of an older log
+// ends the log there), the log cut short at a frame boundary or deleted. The
+// -shm file (SQLite's index of the log: page numbers, frame numbers, no
+// content) is not encrypted or authenticated: the first connection to open
+// the library rebuilds it from the authenticated log (a changed -shm on disk
+// is discarded); changing it while Likeness runs can make that process read
+// the wrong (authentic) frame or miss frames. GCM with random nonces is safe
+// for up to 2^32 page writes per key (NIST SP 800-38D); re-encrypting (library
+// upgrade, library encrypt) makes a new key.
 //
 // Page format 1 ("likeness-catalog-key-1", libraries encrypted before the
 // upgrade): AES-256-XTS with the page (or frame) number as the tweak, the same

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -27,6 +28,12 @@ struct EncryptingVfs::State {
   CatalogKey key;
   std::array<unsigned char, 32> page_key{};  // format 2: the AES-256-GCM key
   std::optional<std::string> failure;        // see take_failure()
+  // Random bytes for nonces, drawn from OpenSSL 4 KiB at a time (one call per
+  // page costs more than encrypting it); refilled in a forked child, which
+  // must not reuse its parent's.
+  std::array<unsigned char, 4092> random{};
+  std::size_t random_left = 0;
+  unsigned random_fork_generation = 0;
   explicit State(const CatalogKey& k) : key(k) {}
   ~State() { OPENSSL_cleanse(page_key.data(), page_key.size()); }
   State(const State&) = delete;
@@ -57,7 +64,7 @@ struct alignas(8) EncryptedFile {
   // (frames must carry the same), and the frame header the last write wrote
   // (for the page write that follows it).
   bool salts_known;
-  bool header_appended;  // that frame was new: its page needs no tag cleared first
+  bool header_left_no_tag;  // that frame has no valid tag: its page needs none cleared first
   unsigned char salts[8];
   unsigned char written_header[kFrameHeader];
   std::int64_t written_header_frame;  // 0-based; -1: none
@@ -297,14 +304,34 @@ Binding binding(Unit unit, std::uint64_t number, const unsigned char* header,
   return b;
 }
 
+// Counts fork()s: a child must draw its own random bytes.
+std::atomic<unsigned> fork_generation{0};
+
+// A fresh random 96-bit nonce.
+bool next_nonce(EncryptingVfs::State& state, unsigned char* nonce) {
+  const unsigned generation = fork_generation.load(std::memory_order_relaxed);
+  if (state.random_left < static_cast<std::size_t>(kNonce) ||
+      state.random_fork_generation != generation) {
+    if (RAND_bytes(state.random.data(), static_cast<int>(state.random.size())) != 1) return false;
+    state.random_left = state.random.size();
+    state.random_fork_generation = generation;
+  }
+  state.random_left -= static_cast<std::size_t>(kNonce);
+  unsigned char* drawn = state.random.data() + state.random_left;
+  std::memcpy(nonce, drawn, kNonce);
+  std::memset(drawn, 0, kNonce);  // each is used once
+  return true;
+}
+
 // `plain` (size bytes; none for a header's tag) -> out: ciphertext, nonce, tag.
-bool seal_unit(EVP_CIPHER_CTX* ctx, const Binding& aad, const unsigned char* plain,
-               std::int64_t size, unsigned char* out) {
+bool seal_unit(EncryptedFile* f, const Binding& aad, const unsigned char* plain, std::int64_t size,
+               unsigned char* out) {
+  EVP_CIPHER_CTX* ctx = f->encrypt;
   unsigned char* nonce = out + size;
   unsigned char* tag = nonce + kNonce;
   unsigned char final_block[16];
   int length = 0;
-  return RAND_bytes(nonce, static_cast<int>(kNonce)) == 1 &&
+  return next_nonce(*f->state, nonce) &&
          EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1 &&
          EVP_EncryptUpdate(ctx, nullptr, &length, aad.bytes.data(), aad.size) == 1 &&
          (size == 0 || EVP_EncryptUpdate(ctx, out, &length, plain, static_cast<int>(size)) == 1) &&
@@ -327,7 +354,7 @@ bool open_unit(EVP_CIPHER_CTX* ctx, const Binding& aad, const unsigned char* sto
       (size == 0 || EVP_DecryptUpdate(ctx, plain, &length, stored, static_cast<int>(size)) == 1) &&
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTag), tag.data()) == 1 &&
       EVP_DecryptFinal_ex(ctx, final_block, &length) > 0;
-  if (!ok && size > 0) OPENSSL_cleanse(plain, static_cast<std::size_t>(size));
+  if (!ok && size > 0) std::memset(plain, 0, static_cast<std::size_t>(size));
   return ok;
 }
 
@@ -398,7 +425,7 @@ int read_db_page(EncryptedFile* f, std::int64_t unit, unsigned char* plain) {
 int write_db_page(EncryptedFile* f, std::int64_t unit, const unsigned char* plain) {
   std::array<unsigned char, kStoredPage> stored{};
   const Binding aad = binding(Unit::kCatalogPage, static_cast<std::uint64_t>(unit + 1), nullptr, 0);
-  if (!seal_unit(f->encrypt, aad, plain, kPage, stored.data())) return SQLITE_IOERR_WRITE;
+  if (!seal_unit(f, aad, plain, kPage, stored.data())) return SQLITE_IOERR_WRITE;
   return real_write(f, stored.data(), kStoredPage, unit * kStoredPage);
 }
 
@@ -427,7 +454,6 @@ int db_read(EncryptedFile* f, unsigned char* out, int amount, std::int64_t offse
     }
     position += take;
   }
-  OPENSSL_cleanse(plain.data(), plain.size());
   return result;
 }
 
@@ -488,17 +514,15 @@ int read_log_header(EncryptedFile* f, unsigned char* header) {
 }
 
 int write_log_header(EncryptedFile* f, const unsigned char* header) {
-  // A new log starts here (SQLite writes its header only before the first
-  // frame of a log): what follows is stale, cut it off.
-  int rc = real_truncate(f, 0);
-  if (rc != SQLITE_OK) return rc;
+  // SQLite writes the header only before the first frame of a log (a new log,
+  // or the old one started over): the frames after it in the file are of the
+  // old log (other salts) until they are overwritten. One write of 60 bytes
+  // at the start of the file, which a crash cannot tear.
   std::array<unsigned char, kStoredWalHeader> stored{};
   std::memcpy(stored.data(), header, kWalHeader);
   const Binding aad = binding(Unit::kLogHeader, 0, header, kWalHeader);
-  if (!seal_unit(f->encrypt, aad, nullptr, 0, stored.data() + kWalHeader)) {
-    return SQLITE_IOERR_WRITE;
-  }
-  rc = real_write(f, stored.data(), kStoredWalHeader, 0);
+  if (!seal_unit(f, aad, nullptr, 0, stored.data() + kWalHeader)) return SQLITE_IOERR_WRITE;
+  const int rc = real_write(f, stored.data(), kStoredWalHeader, 0);
   if (rc != SQLITE_OK) return rc;
   std::memcpy(f->salts, header + 16, sizeof f->salts);
   f->salts_known = true;
@@ -524,9 +548,10 @@ int read_log_frame(EncryptedFile* f, std::int64_t frame, unsigned char* plain) {
     return authentication_failure(f, "at frame", frame + 1, "", frame);
   }
   std::memcpy(plain, stored.data(), kFrameHeader);
-  // The frame must belong to this log: SQLite would take a frame with other
-  // salts (one from an older copy of the log) as the end of the log. Zero
-  // salts are SQLite's own, in a frame of a transaction that has not
+  // A frame of an older log (other salts than the header's: SQLite starts
+  // the log over from its first frame and overwrites the old frames one by
+  // one) is where this log ends: zeros, as SQLite would stop there anyway.
+  // Zero salts are SQLite's own, in a frame of a transaction that has not
   // committed yet (see write_frame_header); its recovery stops there too.
   const unsigned char* frame_salts = stored.data() + 8;
   if (!all_zero(frame_salts, sizeof f->salts) &&
@@ -539,8 +564,6 @@ int read_log_frame(EncryptedFile* f, std::int64_t frame, unsigned char* plain) {
     }
     if (header_rc != SQLITE_OK || std::memcmp(f->salts, frame_salts, sizeof f->salts) != 0) {
       std::memset(plain, 0, kFrame);
-      return authentication_failure(f, "at frame", frame + 1,
-                                    " (it belongs to another copy of the log)");
     }
   }
   return SQLITE_OK;
@@ -559,59 +582,64 @@ int write_frame_header(EncryptedFile* f, std::int64_t frame, const unsigned char
   int rc = real_size(f, size);
   if (rc != SQLITE_OK) return rc;
   f->written_header_frame = -1;
+  bool no_tag = true;
   if (size >= at + kStoredFrame) {
+    // The old frame's header first: only a frame of the same page may need
+    // its page read.
     std::array<unsigned char, kStoredFrame> stored{};
-    rc = real_read(f, stored.data(), kStoredFrame, at);
+    rc = real_read(f, stored.data(), kFrameHeader, at);
+    const bool same_page =
+        rc == SQLITE_OK && std::memcmp(stored.data(), header, 8) == 0 &&
+        (std::memcmp(stored.data() + 8, header + 8, 8) == 0 || all_zero(stored.data() + 8, 8));
+    if (same_page) {
+      rc = real_read(f, stored.data() + kFrameHeader, kStoredFramePage, at + kFrameHeader);
+    }
     if (rc != SQLITE_OK) return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_READ : rc;
     // Same page and commit size, the same salts or none yet: SQLite fills in
     // the salts and checksums of a frame of the transaction it is committing
     // (it writes them as zeros after it has rewritten a frame in place, and
-    // rewrites them all at commit). The tag must follow.
-    if (std::memcmp(stored.data(), header, 8) == 0 &&
-        (std::memcmp(stored.data() + 8, header + 8, 8) == 0 || all_zero(stored.data() + 8, 8))) {
-      std::array<unsigned char, kPage> page{};
-      const std::uint64_t number = static_cast<std::uint64_t>(frame + 1);
-      if (open_unit(f->decrypt, binding(Unit::kLogFrame, number, stored.data(), kFrameHeader),
-                    stored.data() + kFrameHeader, kPage, page.data())) {
-        std::memcpy(stored.data(), header, kFrameHeader);
-        const bool sealed =
-            seal_unit(f->encrypt, binding(Unit::kLogFrame, number, header, kFrameHeader),
-                      page.data(), kPage, stored.data() + kFrameHeader);
-        OPENSSL_cleanse(page.data(), page.size());
-        if (!sealed) return SQLITE_IOERR_WRITE;
-        rc = clear_frame_tag(f, frame);
-        if (rc == SQLITE_OK) rc = real_write(f, stored.data(), kStoredFrame, at);
-        if (rc == SQLITE_OK) {
-          std::memcpy(f->written_header, header, kFrameHeader);
-          f->written_header_frame = frame;
-          f->header_appended = false;
-        }
-        return rc;
+    // rewrites them all at commit). The tag must follow: the whole frame is
+    // rewritten, its tag cleared first.
+    std::array<unsigned char, kPage> page{};
+    const std::uint64_t number = static_cast<std::uint64_t>(frame + 1);
+    if (same_page &&
+        open_unit(f->decrypt, binding(Unit::kLogFrame, number, stored.data(), kFrameHeader),
+                  stored.data() + kFrameHeader, kPage, page.data())) {
+      std::memcpy(stored.data(), header, kFrameHeader);
+      if (!seal_unit(f, binding(Unit::kLogFrame, number, header, kFrameHeader), page.data(), kPage,
+                     stored.data() + kFrameHeader)) {
+        return SQLITE_IOERR_WRITE;
       }
+      rc = clear_frame_tag(f, frame);
+      if (rc == SQLITE_OK) rc = real_write(f, stored.data(), kStoredFrame, at);
+      if (rc != SQLITE_OK) return rc;
+      no_tag = false;
+    } else {
+      // A new frame where an old one lies (of an older log, or of a
+      // rolled-back transaction): the old frame is unfinished from now on.
+      rc = clear_frame_tag(f, frame);
+      if (rc == SQLITE_OK) rc = real_write(f, header, kFrameHeader, at);
+      if (rc != SQLITE_OK) return rc;
     }
-  }
-  // A new frame: anything from here on is stale (the frames of a rolled-back
-  // transaction, or a frame cut short by a crash).
-  if (size > at) {
-    rc = real_truncate(f, at);
+  } else {
+    // Past the end of the file, or over a frame cut short at its end.
+    rc = real_write(f, header, kFrameHeader, at);
     if (rc != SQLITE_OK) return rc;
   }
-  rc = real_write(f, header, kFrameHeader, at);
-  if (rc != SQLITE_OK) return rc;
   std::memcpy(f->written_header, header, kFrameHeader);
   f->written_header_frame = frame;
-  f->header_appended = true;
+  f->header_left_no_tag = no_tag;
   return SQLITE_OK;
 }
 
 int write_frame_page(EncryptedFile* f, std::int64_t frame, const unsigned char* page) {
   const std::int64_t at = stored_frame_start(frame);
   std::array<unsigned char, kFrameHeader> header{};
-  bool rewrite = true;
+  bool clear_first = true;
   int rc = SQLITE_OK;
   if (f->written_header_frame == frame) {
     std::memcpy(header.data(), f->written_header, kFrameHeader);
-    rewrite = !f->header_appended;
+    clear_first = !f->header_left_no_tag;
   } else {
     // The page alone: SQLite changing a page of its transaction again.
     rc = real_read(f, header.data(), kFrameHeader, at);
@@ -621,8 +649,10 @@ int write_frame_page(EncryptedFile* f, std::int64_t frame, const unsigned char* 
   std::array<unsigned char, kStoredFramePage> stored{};
   const Binding aad =
       binding(Unit::kLogFrame, static_cast<std::uint64_t>(frame + 1), header.data(), kFrameHeader);
-  if (!seal_unit(f->encrypt, aad, page, kPage, stored.data())) return SQLITE_IOERR_WRITE;
-  if (rewrite) {
+  if (!seal_unit(f, aad, page, kPage, stored.data())) return SQLITE_IOERR_WRITE;
+  if (clear_first) {
+    // A whole frame is there: unfinished until the write below ends with the
+    // new tag.
     std::int64_t size = 0;
     rc = real_size(f, size);
     if (rc == SQLITE_OK && size >= at + kStoredFrame) rc = clear_frame_tag(f, frame);
@@ -650,7 +680,6 @@ int log_read(EncryptedFile* f, unsigned char* out, int amount, std::int64_t offs
     const std::int64_t take = std::min(end, start + size) - position;
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
       std::memset(out, 0, static_cast<std::size_t>(amount));
-      OPENSSL_cleanse(plain.data(), plain.size());
       return rc;
     }
     if (rc != SQLITE_OK) result = rc;
@@ -658,7 +687,6 @@ int log_read(EncryptedFile* f, unsigned char* out, int amount, std::int64_t offs
                 static_cast<std::size_t>(take));
     position += take;
   }
-  OPENSSL_cleanse(plain.data(), plain.size());
   return result;
 }
 
@@ -709,13 +737,9 @@ int log_write(EncryptedFile* f, const unsigned char* in, int amount, std::int64_
         if (rc == SQLITE_OK) rc = write_frame_page(f, frame, from);
       }
     }
-    if (rc != SQLITE_OK) {
-      OPENSSL_cleanse(plain.data(), plain.size());
-      return rc;
-    }
+    if (rc != SQLITE_OK) return rc;
     position += take;
   }
-  OPENSSL_cleanse(plain.data(), plain.size());
   return SQLITE_OK;
 }
 
@@ -863,6 +887,8 @@ std::atomic<unsigned> next_vfs_number{0};
 }  // namespace
 
 EncryptingVfs::EncryptingVfs(const CatalogKey& key) {
+  static const int registered = pthread_atfork(nullptr, nullptr, [] { ++fork_generation; });
+  if (registered != 0) throw StoreError("cannot register a fork handler for the encrypting VFS");
   sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
   if (base == nullptr) throw StoreError("SQLite has no default VFS");
   const bool xts = key.format() == PageFormat::kXts;
