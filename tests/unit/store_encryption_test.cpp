@@ -438,4 +438,35 @@ TEST(StoreEncryption, AnInterruptedUpgradeLeavesTheOldLibraryOrFinishes) {
   expect_nothing_readable(old_dir.path(), made_again.written);
 }
 
+TEST(StoreEncryption, TwoConnectionsShareAnEncryptedCatalogThroughRestartsOfTheLog) {
+  // Each connection has its own VFS, which remembers the log header's salts;
+  // the other one starts the log over (new salts) after its checkpoints.
+  likeness::testing::TempDir dir("encryption");
+  auto first = Catalog::open(dir.path(), with_passphrase(kPassphrase, true));
+  auto second = Catalog::open(dir.path(), with_passphrase(kPassphrase));
+  std::vector<std::vector<float>> vectors;
+  for (int round = 0; round < 6; ++round) {
+    Catalog& writer = round % 2 == 0 ? *first : *second;
+    Catalog& reader = round % 2 == 0 ? *second : *first;
+    // 400 photos with 512-float vectors: more than the 1000 frames after
+    // which SQLite checkpoints, so the next round starts the log over.
+    const Written written = fill(writer, 400, round * 400);
+    vectors.insert(vectors.end(), written.vectors.begin(), written.vectors.end());
+    ASSERT_EQ(reader.face_count(), (round + 1) * 400);
+    for (int i = 0; i <= round * 400; i += 397) {
+      const auto photo = reader.find_photo(marker_path(i));
+      ASSERT_TRUE(photo.has_value()) << i;
+      const auto faces = reader.faces_of_photo(photo->id);
+      ASSERT_EQ(faces.size(), 1u);
+      EXPECT_EQ(reader.vectors_of_face(faces[0].id)[0].values,
+                vectors[static_cast<std::size_t>(i)]);
+    }
+  }
+  EXPECT_TRUE(first->check().ok());
+  EXPECT_TRUE(second->check().ok());
+  first.reset();
+  second.reset();
+  EXPECT_EQ(Catalog::open(dir.path(), with_passphrase(kPassphrase))->face_count(), 2400);
+}
+
 }  // namespace
