@@ -60,9 +60,9 @@ struct alignas(8) EncryptedFile {
   EVP_CIPHER_CTX* encrypt;
   EVP_CIPHER_CTX* decrypt;
   FileKind kind;
-  // Format 2's log: the salts of its header as last written or verified
-  // (frames must carry the same), and the frame header the last write wrote
-  // (for the page write that follows it).
+  // Format 2's log: the salts of its header as last written or verified (a
+  // frame with other salts is of an older log), and the frame header the last
+  // write wrote (for the page write that follows it).
   bool salts_known;
   bool header_left_no_tag;  // that frame has no valid tag: its page needs none cleared first
   unsigned char salts[8];
