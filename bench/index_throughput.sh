@@ -4,6 +4,7 @@
 # (4000x3000 JPEGs, 0-5 LFW faces each; truth.csv says how many).
 #
 #   bench/index_throughput.sh [--count 200] [--seed 1] [--photos DIR] [--build DIR]
+#                             [--likeness BINARY] [--passphrase-file FILE]
 #                             [--keep-library] [-- EXTRA likeness index ARGS]
 #
 # The photo set is made once and reused (DIR/.make_photos names the arguments
@@ -12,6 +13,8 @@
 # (peak RSS of the process; with no /usr/bin/time, VmHWM from /proc is polled).
 # The photos are in the page cache after generation: this measures decoding and
 # the pipeline, not the disk. Prints one JSON object on stdout; progress on stderr.
+# --likeness runs another binary (e.g. an older build) than BUILD/likeness;
+# --passphrase-file makes the library encrypted first (`library init --encrypt`).
 #
 # Target (issue "throughput"): >= 10 photos/s with the default ensemble on
 # 2 cores, peak RSS <= 2 GB.
@@ -112,6 +115,7 @@ stat_value() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
 
 main() {
   local root count=200 seed=1 photos="" build="${LIKENESS_BUILD_DIR:-}" keep_library=0
+  local likeness_binary="" passphrase_file=""
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   local extra=()
   while [[ $# -gt 0 ]]; do
@@ -121,13 +125,15 @@ main() {
       --photos) photos="$2"; shift 2 ;;
       --build) build="$2"; shift 2 ;;
       --keep-library) keep_library=1; shift ;;
+      --likeness) likeness_binary="$2"; shift 2 ;;
+      --passphrase-file) passphrase_file="$2"; shift 2 ;;
       --) shift; extra=("$@"); break ;;
       -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
       *) echo "index_throughput: unknown argument $1 (see --help)" >&2; return 2 ;;
     esac
   done
   build="${build:-$root/build}"
-  local likeness="$build/likeness" make_photos="$build/bench/make_photos"
+  local likeness="${likeness_binary:-$build/likeness}" make_photos="$build/bench/make_photos"
   for b in "$likeness" "$make_photos"; do
     [[ -x "$b" ]] || { echo "index_throughput: $b not built (cmake --build $build --target likeness make_photos)" >&2; return 1; }
   done
@@ -160,6 +166,11 @@ main() {
   # shellcheck disable=SC2064
   trap "$cleanup" EXIT
 
+  if [[ -n "$passphrase_file" ]]; then
+    "$likeness" library init --encrypt --library "$library" --passphrase-file "$passphrase_file" \
+      >/dev/null 2>&1 || { echo "index_throughput: library init --encrypt failed" >&2; return 1; }
+    extra=(--passphrase-file "$passphrase_file" ${extra[@]+"${extra[@]}"})
+  fi
   echo "index_throughput: likeness index --json --library $library $photos ${extra[*]:-}" >&2
   measure "$work/out" "$work/stats" "$likeness" index --json --library "$library" \
     ${extra[@]+"${extra[@]}"} "$photos"
@@ -177,7 +188,7 @@ main() {
   /usr/bin/python3 - "$count" "$indexed" "$found" "$truth_faces" "$index_seconds" \
     "$(stat_value "$work/stats" wall_seconds)" "$(stat_value "$work/stats" peak_rss_kb)" \
     "$(stat_value "$work/stats" cpu_percent)" "$seed" "$photos" "${extra[*]:-}" \
-    "$(stat_value "$work/stats" cpu_seconds)" "$failed" <<'PY'
+    "$(stat_value "$work/stats" cpu_seconds)" "$failed" "$likeness" "${passphrase_file:+1}" <<'PY'
 import json, sys
 count, indexed, found, truth = (int(x) for x in sys.argv[1:5])
 index_seconds = json.loads(sys.argv[5])
@@ -203,6 +214,8 @@ print(json.dumps({
     "seed": int(sys.argv[9]),
     "photo_dir": sys.argv[10],
     "extra_args": sys.argv[11],
+    "likeness": sys.argv[14],
+    "encrypted": sys.argv[15] == "1",
 }, indent=2))
 PY
 }

@@ -1,6 +1,7 @@
-// `likeness library info | check | init | encrypt`: what the library holds,
-// whether the catalog and the vector index are sound and in step, and making
-// a library (optionally encrypted) or encrypting an existing one.
+// `likeness library info | check | init | encrypt | upgrade`: what the library
+// holds, whether the catalog and the vector index are sound and in step,
+// making a library (optionally encrypted), encrypting an existing one, and
+// upgrading one encrypted in the old format (AES-256-XTS, not authenticated).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,7 @@
 #include "likeness/core/error.h"
 #include "likeness/library/library.h"
 #include "likeness/store/catalog.h"
+#include "likeness/store/encryption.h"
 
 namespace likeness::cli {
 namespace {
@@ -124,8 +126,9 @@ int run_check(const LibraryCommandOptions& options) {
 }
 
 void print_encryption_notice() {
-  std::cerr << "The catalog is encrypted with AES-256-XTS and the saved vector index with "
-               "AES-256-GCM, under a key derived from the passphrase. Without the passphrase "
+  std::cerr << "The catalog (every page and log frame) and the saved vector index are encrypted "
+               "and authenticated with AES-256-GCM, under keys derived from the passphrase: a "
+               "file changed outside Likeness is refused, not read. Without the passphrase "
                "the library cannot be opened by anyone, including you: there is no recovery. "
                "Photos themselves are not copied into the library and stay as they are.\n";
 }
@@ -180,11 +183,45 @@ int run_encrypt(const LibraryCommandOptions& options) {
   return 0;
 }
 
+int run_upgrade(const LibraryCommandOptions& options) {
+  const std::filesystem::path dir = library_dir(options.library);
+  if (!store::catalog_is_encrypted(dir)) {
+    throw UsageError("the library at " + dir.string() +
+                     " is not encrypted: there is nothing to upgrade (to encrypt it, use "
+                     "`likeness library encrypt`)");
+  }
+  if (store::CatalogKey::format_of(dir / store::kCatalogKeyFile) ==
+      store::PageFormat::kAuthenticated) {
+    std::cout << "The library at " << dir.string()
+              << " already uses authenticated encryption; nothing to do.\n";
+    return 0;
+  }
+  const std::string passphrase = library_passphrase(options.library, true);
+  if (passphrase.empty()) {
+    throw UsageError(
+        "upgrading needs the library's passphrase: --passphrase-file FILE, "
+        "LIKENESS_PASSPHRASE, or a terminal to ask on");
+  }
+  const store::EncryptionReport report = store::upgrade_catalog(dir, passphrase);
+  library::LibraryOptions open_options;
+  open_options.create_if_missing = false;
+  open_options.passphrase = passphrase;
+  library::Library::open(dir, open_options).reset();
+  std::cout << "Upgraded the library at " << dir.string()
+            << " to authenticated encryption: " << report.rows_copied
+            << " rows copied into a new catalog under a new key (same passphrase), the old "
+               "catalog ("
+            << format_bytes(report.plain_bytes_overwritten)
+            << ") overwritten with zeros and replaced. The search index is rebuilt on the next "
+               "search or index run.\n";
+  return 0;
+}
+
 }  // namespace
 
 void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, int& exit_code) {
   CLI::App* cmd =
-      app.add_subcommand("library", "Inspect, check, create or encrypt the photo library");
+      app.add_subcommand("library", "Inspect, check, create, encrypt or upgrade the photo library");
   cmd->require_subcommand(1);
   auto options = std::make_shared<LibraryCommandOptions>();
 
@@ -218,6 +255,15 @@ void register_library_command(CLI::App& app, const GlobalOptions& /*global*/, in
       "old one overwritten with zeros, the unencrypted index deleted");
   add_library_option(encrypt, options->library);
   encrypt->callback([options, &exit_code] { exit_code = run_encrypt(*options); });
+
+  CLI::App* upgrade = cmd->add_subcommand(
+      "upgrade",
+      "Upgrade a library encrypted by an older Likeness (AES-256-XTS, which cannot tell when its "
+      "files were changed) to authenticated encryption: the catalog is rewritten with the same "
+      "passphrase, the old one overwritten with zeros. No other likeness command may use the "
+      "library meanwhile");
+  add_library_option(upgrade, options->library);
+  upgrade->callback([options, &exit_code] { exit_code = run_upgrade(*options); });
 }
 
 }  // namespace likeness::cli

@@ -7,7 +7,12 @@
 #    --passphrase-file; with a wrong one it says "wrong passphrase";
 #  - no file in the library folder shows a photo path, a person's name or
 #    SQLite's header, and the vector index is saved only sealed;
-#  - `library encrypt` converts an unencrypted library; the same holds after.
+#  - `library encrypt` converts an unencrypted library; the same holds after;
+#  - the key file records the authenticated format, and `library upgrade` has
+#    nothing to do on such a library;
+#  - one flipped bit in the middle of the catalog makes `library check` fail
+#    with "failed authentication", naming the file; `people list` and `search`
+#    either fail the same way or answer exactly as before the change.
 set -euo pipefail
 source "$(dirname "$0")/common.bash" "$@"
 require_models
@@ -85,4 +90,46 @@ assert results and "Colin_Powell" in results[0]["path"], results[:1]
 PY
 check_unreadable "$plain"
 "$likeness" library check --library "$plain" --passphrase-file "$work/pass" > /dev/null || fail "library check after encrypt"
+
+grep -q '"likeness-catalog-key-2"' "$library/catalog.key" || fail "the key file does not record format 2: $(cat "$library/catalog.key")"
+"$likeness" library upgrade --library "$library" --passphrase-file "$work/pass" > "$work/upgrade.txt" ||
+  fail "library upgrade on a current library: $(cat "$work/upgrade.txt")"
+grep -q "nothing to do" "$work/upgrade.txt" || fail "library upgrade: $(cat "$work/upgrade.txt")"
+
+# One flipped bit in the middle of the (closed) catalog: `library check`
+# refuses it, naming the file; a command that reads the changed page fails
+# the same way, one that does not answers exactly as before.
+export LIKENESS_PASSPHRASE='a long passphrase'
+"$likeness" people list --library "$library" --json > "$work/people_before.json"
+"$likeness" search --library "$library" --json "$lfw/Tony_Blair/Tony_Blair_0004.jpg" > "$work/search_before.json"
+[ ! -e "$library/catalog.sqlite-wal" ] || fail "the library was left open"
+/usr/bin/python3 - "$library/catalog.sqlite" <<'PY'
+import os, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    f.seek(os.path.getsize(path) // 2)
+    byte = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([byte[0] ^ 0x10]))
+PY
+if "$likeness" library check --library "$library" > "$work/out" 2> "$work/err"; then
+  fail "library check accepted a changed catalog: $(cat "$work/out")"
+fi
+grep -q "catalog.sqlite failed authentication at page" "$work/err" ||
+  fail "library check did not report the change: $(cat "$work/err") $(cat "$work/out")"
+for command in people search; do
+  if [ "$command" = people ]; then
+    args=(people list --library "$library" --json)
+  else
+    args=(search --library "$library" --json "$lfw/Tony_Blair/Tony_Blair_0004.jpg")
+  fi
+  if "$likeness" "${args[@]}" > "$work/after.json" 2> "$work/err"; then
+    cmp -s "$work/after.json" "$work/${command}_before.json" ||
+      fail "$command answered differently from a changed catalog: $(head -c 300 "$work/after.json")"
+  else
+    grep -q "catalog.sqlite failed authentication at page" "$work/err" ||
+      fail "$command failed without naming the change: $(cat "$work/err")"
+  fi
+done
+unset LIKENESS_PASSPHRASE
 echo "PASS"

@@ -260,6 +260,11 @@ class Db {
   const CatalogKey* key() const { return vfs_ != nullptr ? &vfs_->key() : nullptr; }
 
   [[noreturn]] void fail(int rc, std::string_view doing) const {
+    // A page or log frame of an encrypted catalog that failed authentication:
+    // the VFS's message names the file and the place.
+    if (vfs_ != nullptr) {
+      if (std::optional<std::string> tampered = vfs_->take_failure()) throw StoreError(*tampered);
+    }
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     const std::string where = "the library catalog " + file_.string();
     switch (rc & 0xff) {
@@ -1070,17 +1075,22 @@ void remove_with_log_files(const std::filesystem::path& file) {
 
 }  // namespace
 
-// After the key file is in place, the encrypted copy replaces the catalog,
+// After the new key file is in place (catalog.key.new renamed to
+// catalog.key: the commit point), the encrypted copy replaces the catalog,
 // whose content is overwritten first; a crash in between leaves the copy
-// beside it, complete and closed, and the next open() comes here again.
-// Returns the bytes of unencrypted catalog overwritten.
+// beside it, complete and closed, and the next open() comes here again. A
+// copy beside catalog.key.new is an attempt that did not commit: the catalog
+// is still the one its key file describes, and the next attempt removes it.
+// Returns the bytes of the old catalog overwritten.
 static std::uintmax_t finish_interrupted_encryption(const std::filesystem::path& dir) {
   const std::filesystem::path catalog_file = dir / "catalog.sqlite";
   const std::filesystem::path copy = catalog_file.string() + std::string(kEncryptingSuffix);
-  if (!std::filesystem::exists(copy)) return 0;
+  const std::filesystem::path new_key_file =
+      (dir / kCatalogKeyFile).string() + std::string(kNewKeySuffix);
+  if (!std::filesystem::exists(copy) || std::filesystem::exists(new_key_file)) return 0;
   const std::optional<std::uintmax_t> shredded = io::shred_file(catalog_file);
   if (!shredded) {
-    throw StoreError("cannot overwrite the unencrypted catalog " + catalog_file.string() +
+    throw StoreError("cannot overwrite the old catalog " + catalog_file.string() +
                      "; check its permissions, then run the command again");
   }
   std::error_code ec;
@@ -1092,16 +1102,23 @@ static std::uintmax_t finish_interrupted_encryption(const std::filesystem::path&
   return *shredded;
 }
 
-EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_view passphrase) {
+namespace {
+
+// The copy-and-swap behind encrypt_catalog() and upgrade_catalog(): the
+// catalog in `dir` (unencrypted when old_key is null) is brought up to date,
+// copied table by table into a new catalog under a new key file of `format`
+// and checked row for row; then the new key file replaces catalog.key and
+// finish_interrupted_encryption() swaps the catalogs. The passphrase stays.
+EncryptionReport rewrite_catalog(const std::filesystem::path& dir, std::string_view passphrase,
+                                 const CatalogKey* old_key, PageFormat format) {
   const std::filesystem::path catalog_file = dir / "catalog.sqlite";
-  if (catalog_is_encrypted(dir)) {
-    throw StoreError("the library at " + dir.string() + " is encrypted already");
+  // Brings the old catalog's schema up to date, replays its log (and checks
+  // it opens); the last connection to close removes the log.
+  {
+    CatalogOptions options;
+    options.create_if_missing = false;
+    SqliteCatalog old(catalog_file, options, old_key);
   }
-  if (!std::filesystem::exists(catalog_file)) {
-    throw StoreError("no library catalog at " + catalog_file.string() + " to encrypt");
-  }
-  // Brings the old catalog's schema up to date (and checks it opens).
-  Catalog::open(dir, {.create_if_missing = false}).reset();
   if (std::filesystem::exists(catalog_file.string() + "-wal")) {
     throw StoreError("the library at " + dir.string() +
                      " is in use by another likeness process; stop it and try again");
@@ -1109,44 +1126,94 @@ EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_v
   const std::filesystem::path copy_file = catalog_file.string() + std::string(kEncryptingSuffix);
   const std::filesystem::path key_file = dir / kCatalogKeyFile;
   const std::filesystem::path new_key_file = key_file.string() + std::string(kNewKeySuffix);
-  // Leftovers of an attempt interrupted before its key file was in place.
+  // Leftovers of an attempt that did not commit; the copy first, so that a
+  // crash here cannot leave a copy without catalog.key.new (a committed one).
   remove_with_log_files(copy_file);
   std::error_code ignored;
   std::filesystem::remove(new_key_file, ignored);
 
   EncryptionReport report;
-  const CatalogKey key = CatalogKey::create(new_key_file, passphrase);
+  const CatalogKey key = CatalogKey::create(new_key_file, passphrase, format);
   {
+    // The old catalog is read through its own VFS, which must outlive the
+    // copy's connection (declared first, destroyed last).
+    std::optional<EncryptingVfs> old_vfs;
+    if (old_key != nullptr) old_vfs.emplace(*old_key);
     CatalogOptions options;
     SqliteCatalog copy(copy_file, options, &key, copy_file.string() + ".lock");
     Db& db = copy.db();
-    Query attach_statement = db.query("ATTACH DATABASE ?1 AS plain");
+    Query attach_statement = db.query("ATTACH DATABASE ?1 AS old");
     attach_statement.bind(
-        1, std::string_view(file_uri(catalog_file, sqlite3_vfs_find(nullptr)->zName)));
+        1, std::string_view(file_uri(
+               catalog_file, old_vfs ? old_vfs->name() : sqlite3_vfs_find(nullptr)->zName)));
     attach_statement.step();
     db.exec("BEGIN IMMEDIATE", "copying the catalog");
     for (const char* table : kTables) {
       const std::string copy_sql = std::string("DELETE FROM main.") + table +
-                                   "; INSERT INTO main." + table + " SELECT * FROM plain." + table;
+                                   "; INSERT INTO main." + table + " SELECT * FROM old." + table;
       db.exec(copy_sql.c_str(), "copying the catalog");
       const std::string count_sql = std::string("SELECT (SELECT count(*) FROM main.") + table +
-                                    "), (SELECT count(*) FROM plain." + table + ")";
+                                    "), (SELECT count(*) FROM old." + table + ")";
       Query counts = db.query(count_sql.c_str());
       if (!counts.step() || counts.int64(0) != counts.int64(1)) {
         db.exec("ROLLBACK", "copying the catalog");
         throw StoreError(std::string("encrypting the library: the copy of table ") + table +
-                         " does not match the original; the library was left unencrypted");
+                         " does not match the original; the library was left as it was");
       }
       report.rows_copied += counts.int64(0);
     }
     db.exec("COMMIT", "copying the catalog");
-    db.exec("DETACH DATABASE plain", "copying the catalog");
+    db.exec("DETACH DATABASE old", "copying the catalog");
     db.checkpoint_truncate("writing the encrypted catalog");
   }
   std::filesystem::remove(copy_file.string() + ".lock", ignored);
   std::filesystem::rename(new_key_file, key_file);
   report.plain_bytes_overwritten = finish_interrupted_encryption(dir);
   return report;
+}
+
+}  // namespace
+
+EncryptionReport encrypt_catalog_as(const std::filesystem::path& dir, std::string_view passphrase,
+                                    PageFormat format) {
+  if (catalog_is_encrypted(dir)) {
+    throw StoreError("the library at " + dir.string() + " is encrypted already");
+  }
+  if (!std::filesystem::exists(dir / "catalog.sqlite")) {
+    throw StoreError("no library catalog at " + (dir / "catalog.sqlite").string() + " to encrypt");
+  }
+  return rewrite_catalog(dir, passphrase, nullptr, format);
+}
+
+EncryptionReport encrypt_catalog(const std::filesystem::path& dir, std::string_view passphrase) {
+  return encrypt_catalog_as(dir, passphrase, PageFormat::kAuthenticated);
+}
+
+EncryptionReport upgrade_catalog(const std::filesystem::path& dir, std::string_view passphrase) {
+  const std::filesystem::path key_file = dir / kCatalogKeyFile;
+  if (!std::filesystem::exists(key_file)) {
+    throw StoreError("the library at " + dir.string() +
+                     " is not encrypted: there is nothing to upgrade (to encrypt it: likeness "
+                     "library encrypt)");
+  }
+  finish_interrupted_encryption(dir);
+  const CatalogKey old_key = CatalogKey::unlock(key_file, passphrase);
+  if (old_key.format() == PageFormat::kAuthenticated) {
+    throw UsageError("the library at " + dir.string() +
+                     " already uses authenticated encryption: there is nothing to upgrade");
+  }
+  return rewrite_catalog(dir, passphrase, &old_key, PageFormat::kAuthenticated);
+}
+
+std::unique_ptr<Catalog> open_old_format_catalog(const std::filesystem::path& dir,
+                                                 std::string_view passphrase) {
+  const CatalogKey key = CatalogKey::unlock(dir / kCatalogKeyFile, passphrase);
+  if (key.format() != PageFormat::kXts) {
+    throw UsageError("the library at " + dir.string() + " is not in the old format");
+  }
+  CatalogOptions options;
+  options.create_if_missing = false;
+  return std::make_unique<SqliteCatalog>(dir / "catalog.sqlite", options, &key);
 }
 
 std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
@@ -1173,6 +1240,14 @@ std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
                                "the LIKENESS_PASSPHRASE environment variable)");
     }
     key = CatalogKey::unlock(key_file, options.passphrase);
+    if (key->format() != PageFormat::kAuthenticated) {
+      throw StoreError("the encrypted library at " + dir.string() +
+                       " uses the old format (AES-256-XTS), which cannot tell when its files "
+                       "were changed: upgrade it once with `likeness library upgrade --library " +
+                       dir.string() +
+                       "` (same passphrase; it rewrites the catalog, while no other likeness "
+                       "command uses the library)");
+    }
   } else if (!options.passphrase.empty()) {
     const bool creating = options.create_if_missing && options.encrypt_new_catalog &&
                           !std::filesystem::exists(catalog_file);
