@@ -1117,8 +1117,13 @@ EncryptionReport rewrite_catalog(const std::filesystem::path& dir, std::string_v
   {
     CatalogOptions options;
     options.create_if_missing = false;
-    SqliteCatalog old(catalog_file, options, old_key);
+    SqliteCatalog old(catalog_file, options, old_key, dir / kWriterLockFile);
   }
+  // No other writer from here on (a migration above takes the lock for
+  // itself); readers still connected are caught by the log check.
+  const auto writing =
+      FileWriterLock::acquire(dir / kWriterLockFile, {.wait = std::chrono::milliseconds(0)},
+                              "the library at " + dir.string());
   if (std::filesystem::exists(catalog_file.string() + "-wal")) {
     throw StoreError("the library at " + dir.string() +
                      " is in use by another likeness process; stop it and try again");
@@ -1213,7 +1218,8 @@ std::unique_ptr<Catalog> open_old_format_catalog(const std::filesystem::path& di
   }
   CatalogOptions options;
   options.create_if_missing = false;
-  return std::make_unique<SqliteCatalog>(dir / "catalog.sqlite", options, &key);
+  return std::make_unique<SqliteCatalog>(dir / "catalog.sqlite", options, &key,
+                                         dir / kWriterLockFile);
 }
 
 std::unique_ptr<Catalog> Catalog::open(const std::filesystem::path& dir,
