@@ -11,18 +11,12 @@
 #    which nobody else was found, and indexing the folder again brings none
 #    of the erased faces back (counted as "erased" in the summary).
 set -euo pipefail
-likeness=$1
-datasets=${LIKENESS_DATASETS_DIR:-$(dirname "$0")/../../../shared/datasets}
+source "$(dirname "$0")/common.bash" "$@"
+require_models
 celeb=$datasets/five_celeb
 if [ ! -f "$celeb/labels.csv" ]; then echo "SKIP: $celeb is absent (needs ../shared/datasets)"; exit 77; fi
 celeb=$(cd "$celeb" && pwd)
-if ! "$likeness" models >/dev/null 2>&1; then
-  echo "SKIP: models not installed (scripts/setup.sh models)"; exit 77
-fi
 command -v flock > /dev/null || { echo "SKIP: flock (util-linux) is missing"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
 # The train split as folders of symlinks (labels.csv has CRLF line ends).
@@ -88,41 +82,13 @@ wait "$holder"
 
 # --- erase --with-photos, then index again ------------------------------------
 lib=$work/alone
-"$likeness" people list --library "$lib" --json > "$work/people.json"
-person=$(/usr/bin/python3 - "$work/people.json" "$lib" <<'PY'
-import json, sqlite3, sys
-people = json.load(open(sys.argv[1]))["people"]
-db = sqlite3.connect("file:" + sys.argv[2] + "/catalog.sqlite?mode=ro", uri=True)
-for p in people:
-    paths = [r[0] for r in db.execute(
-        "SELECT ph.path FROM face_person l JOIN faces f ON f.id = l.face_id "
-        "JOIN photos ph ON ph.id = f.photo_id WHERE l.person_id = ? AND l.origin != 'rejected'",
-        (p["id"],))]
-    if len(paths) >= 5 and all("/madonna/" in x for x in paths):
-        print(p["id"])
-        break
-PY
-)
-[ -n "$person" ] || fail "no person holds only Madonna's faces: $(cat "$work/people.json")"
+person=$(person_holding_only "$lib" /madonna/ 5)
+[ -n "$person" ] || fail "no person holds only Madonna's faces"
 "$likeness" erase --library "$lib" --person "$person" --yes > "$work/plain_plan.txt" 2>&1 ||
   fail "erase: $(cat "$work/plain_plan.txt")"
 grep -q "show nobody else" "$work/plain_plan.txt" || fail "erase did not offer --with-photos: $(cat "$work/plain_plan.txt")"
 # The records stayed; now the same for another person with --with-photos.
-"$likeness" people list --library "$lib" --json > "$work/people.json"
-person=$(/usr/bin/python3 - "$work/people.json" "$lib" <<'PY'
-import json, sqlite3, sys
-people = json.load(open(sys.argv[1]))["people"]
-db = sqlite3.connect("file:" + sys.argv[2] + "/catalog.sqlite?mode=ro", uri=True)
-for p in people:
-    paths = [r[0] for r in db.execute(
-        "SELECT ph.path FROM face_person l JOIN faces f ON f.id = l.face_id "
-        "JOIN photos ph ON ph.id = f.photo_id WHERE l.person_id = ? AND l.origin != 'rejected'",
-        (p["id"],))]
-    if len(paths) >= 5 and all("/jerry_seinfeld/" in x for x in paths):
-        print(p["id"])
-        break
-PY
-)
+person=$(person_holding_only "$lib" /jerry_seinfeld/ 5)
 [ -n "$person" ] || fail "no person holds only Jerry Seinfeld's faces"
 "$likeness" erase --library "$lib" --person "$person" --with-photos --yes --json > "$work/erase.json" 2> "$work/erase.err"
 removed=$(json_field "$work/erase.json" photos)

@@ -24,21 +24,7 @@ faces() { "$likeness" library info --json --library "$library" | /usr/bin/python
 
 # Export: the person who holds Serena Williams's faces.
 "$likeness" people cluster --library "$library" > /dev/null
-"$likeness" people list --library "$library" --json > "$work/people.json"
-serena=$(/usr/bin/python3 - "$work/people.json" "$library" <<'PY'
-import json, sqlite3, sys
-people = json.load(open(sys.argv[1]))["people"]
-db = sqlite3.connect("file:" + sys.argv[2] + "/catalog.sqlite?mode=ro", uri=True)
-for p in people:
-    paths = [r[0] for r in db.execute(
-        "SELECT ph.path FROM face_person l JOIN faces f ON f.id = l.face_id "
-        "JOIN photos ph ON ph.id = f.photo_id WHERE l.person_id = ? AND l.origin != 'rejected'",
-        (p["id"],))]
-    if paths and all("Serena_Williams" in x for x in paths) and len(paths) == 3:
-        print(p["id"])
-        break
-PY
-)
+serena=$(person_holding_only "$library" Serena_Williams 3 exactly)
 [ -n "$serena" ] || fail "no person holds exactly Serena Williams's three faces: $(cat "$work/people.json")"
 "$likeness" export --library "$library" --person "$serena" --out "$work/serena.zip" --json > "$work/export.json"
 /usr/bin/python3 - "$work/serena.zip" <<'PY' || fail "export archive"
