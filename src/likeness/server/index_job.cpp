@@ -87,12 +87,13 @@ void IndexJob::run(std::filesystem::path folder, bool prune) {
   try {
     if (!indexer_) indexer_ = library::Indexer::create(store_, options_.indexer);
     // The writer lock for the whole run, as `likeness index` holds it; another
-    // writer at work fails the run at once, with its name.
+    // writer at work fails the run, with its name (after a moment's wait:
+    // the server's own reader may be saving a repaired index).
     auto library = library::Library::open(
         options_.library_dir,
         {.passphrase = options_.library_passphrase,
          .writer = store::WriterLockOptions{.command = "likeness serve (indexing)",
-                                            .wait = std::chrono::milliseconds(0)}});
+                                            .wait = std::chrono::milliseconds(2000)}});
     library::IndexRunOptions run;
     run.batch_size = options_.batch_size;
     run.prune = prune;
