@@ -784,9 +784,30 @@ class GatedServer::Gate {
   }
 
   bool reserve(Connection& c, std::uint64_t bytes) {
-    // One body is always taken, however large: a waiting body would
-    // otherwise wait forever.
-    if (reserved_ > 0 && reserved_ + bytes > limits_.max_buffered_body_bytes) return false;
+    // A body that does not fit cuts the bodies in progress longest: held
+    // memory must not make later bodies wait for the holders' deadlines
+    // (minutes, for a large Content-Length sent slowly or not at all). A body
+    // on loopback takes milliseconds, so the one cut is the slow one. Bodies
+    // complete and being served are not cut: a body waits only for them.
+    while (reserved_ > 0 && reserved_ + bytes > limits_.max_buffered_body_bytes) {
+      Connection* oldest = nullptr;
+      for (const auto& [id, other] : connections_) {
+        if (other->phase == Phase::kBody && other->frame.reserved > 0 &&
+            (oldest == nullptr || other->frame.body_start < oldest->frame.body_start)) {
+          oldest = other.get();
+        }
+      }
+      if (oldest == nullptr) return false;
+      ++evicted_;
+      const std::string answer = gate_answer(
+          503, "too_many_bodies",
+          "This request's body was cut to make room for newer ones (the server holds at most " +
+              std::to_string(limits_.max_buffered_body_bytes) +
+              " bytes of request bodies at once, and cuts the slowest); send it again.");
+      ::send(oldest->fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(*oldest);
+    }
+    // One body is always taken, however large: it would otherwise wait forever.
     reserved_ += bytes;
     c.frame.reserved = bytes;
     return true;
@@ -909,8 +930,22 @@ class GatedServer::Gate {
     const Clock::time_point now = Clock::now();
     std::vector<Connection*> late;
     for (const auto& [id, c] : connections_) {
-      if (gate_holds(*c) && c->deadline <= now) late.push_back(c.get());
+      if (gate_holds(*c) && c->deadline <= now && c->phase != Phase::kWaiting) {
+        late.push_back(c.get());
+      }
     }
+    expire(late);
+    // A body that waited is taken if the room is there now (perhaps freed by
+    // the bodies just cut), rather than refused for having waited.
+    if (reservations_freed_) admit_waiting();
+    late.clear();
+    for (const auto& [id, c] : connections_) {
+      if (c->phase == Phase::kWaiting && c->deadline <= now) late.push_back(c.get());
+    }
+    expire(late);
+  }
+
+  void expire(const std::vector<Connection*>& late) {
     for (Connection* c : late) {
       switch (c->phase) {
         case Phase::kHead:

@@ -60,8 +60,10 @@ struct ConnectionLimits {
   // plus its size at this rate (bytes per second).
   std::uint64_t min_transfer_rate = 64 * 1024;
   std::size_t max_header_bytes = 32 * 1024;  // request line and headers (431 over it)
-  // Request bodies held in memory at once; a body that would go over waits
-  // for earlier ones to be served (one body is always accepted).
+  // Request bodies held in memory at once. A body that would go over cuts the
+  // bodies that have been arriving longest (503: on loopback a body takes
+  // milliseconds, so those are the slow ones); it waits only for bodies that
+  // are complete and being served. One body is always accepted.
   std::uint64_t max_buffered_body_bytes = std::uint64_t{256} << 20;
   // After a last answer, how long what the client still sends is read and
   // dropped, so that the client sees the answer rather than a reset.
