@@ -34,8 +34,9 @@
 //   closed after its idle time;
 // - while an input is served, a second connection of the same client has
 //   sent the first half of it and stays open: it may hold the body budget
-//   (the input's body then waits), and the health check that follows evicts
-//   it or the input's lingering connection (the per-client limit).
+//   (the input's body then cuts it), and the health check that follows
+//   evicts it or the input's lingering connection (the per-client limit);
+//   then it is half-closed and read to its end like the input's.
 //
 // What is not sent: any request that could start an indexing run
 // (POST /api/index with a folder the fuzzer made up, e.g. "/", would index the
@@ -334,10 +335,21 @@ class Harness {
                      body == std::string::npos ? "" : reply->substr(body + 4, 160).c_str());
       }
     }
-    const std::string health =
-        get(server_->port(), "/api/health",
-            std::chrono::duration_cast<std::chrono::milliseconds>(kHealthTimeout));
-    if (parked >= 0) ::close(parked);  // unread answers: the server sees a reset
+    // 503 is the server refusing a connection while every connection of
+    // this client is being served (the parked one's request, perhaps): it is
+    // asked again until the 5 s are up.
+    const auto health_deadline = Clock::now() + kHealthTimeout;
+    std::string health;
+    do {
+      health = get(server_->port(), "/api/health",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::max<Clock::duration>(health_deadline - Clock::now(), {})));
+      if (health.rfind("HTTP/1.1 503", 0) != 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (Clock::now() < health_deadline);
+    // The parked connection's request must not still run when the next
+    // input starts (it would hold a request thread and a connection slot).
+    if (parked >= 0) finish(parked, kReplyTimeout);
     if (health.rfind("HTTP/1.1 200", 0) != 0) {
       const auto waited =
           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
@@ -370,6 +382,21 @@ class Harness {
     }
     if (!bytes.empty()) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     return fd;
+  }
+
+  // Half-closes `fd` and reads until the server closes it (or `timeout`).
+  static void finish(int fd, Clock::duration timeout) {
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buffer[16384];
+      if (::recv(fd, buffer, sizeof buffer, 0) <= 0) break;
+    }
+    ::close(fd);
   }
 
   static fs::path demo_dir() {

@@ -480,6 +480,29 @@ TEST(ServerGate, AClientAtItsLimitLosesItsOldestWaitingConnectionNotItsNewOne) {
   EXPECT_EQ(server.stats().evicted, 2u);
 }
 
+TEST(ServerGate, AClientWhoseConnectionsAreAllBeingServedIsRefusedWith503) {
+  ConnectionLimits limits;
+  limits.max_connections_per_client = 2;
+  GateServer server(limits);
+  RawClient first(server.port()), second(server.port());
+  ASSERT_TRUE(first.send(post("/sleep", "1")));  // each served for 300 ms
+  ASSERT_TRUE(second.send(post("/sleep", "2")));
+  ASSERT_TRUE(server.wait_accepted(2));
+  std::this_thread::sleep_for(100ms);
+  // Nothing of this client may be closed: the third connection is refused.
+  RawClient third(server.port());
+  third.send(kHealth);
+  const std::string refused = third.read_response(1000ms);
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_EQ(error_code_of(refused), "too_many_connections");
+  EXPECT_TRUE(third.closed_within(1000ms));
+  EXPECT_EQ(body_of(first.read_response(3000ms)), "1:1");
+  EXPECT_EQ(body_of(second.read_response(3000ms)), "1:2");
+  EXPECT_EQ(server.stats().refused, 1u);
+  // Once they are answered (and idle), a new connection is taken.
+  EXPECT_LT(health_seconds(server.port()), 1.0);
+}
+
 TEST(ServerGate, TheTotalLimitEvictsAcrossClients) {
   ConnectionLimits limits;
   limits.max_connections = 6;
