@@ -230,6 +230,7 @@ class Slowloris {
 //   GET /health            {"ok":true}
 //   POST /echo             "<bytes>:<first 16 bytes>" of the body
 //   POST /sleep            as /echo, after 300 ms
+//   GET /big?n=N           N bytes of 'x'
 //   POST /upload           multipart: "<parts>:<bytes of part 'photo'>"
 //   a body over the limit  413 {"size": N, "exact": bool}
 class GateServer {
@@ -248,6 +249,9 @@ class GateServer {
         response.status = 413;
         response.set_content(json({{"size", body->size}, {"exact", body->exact}}).dump(),
                              "application/json");
+      } else if (request.path == "/big") {
+        response.set_content(std::string(std::stoul(request.get_param_value("n")), 'x'),
+                             "text/plain");
       } else if (request.path == "/health") {
         response.set_content(R"({"ok":true})", "application/json");
       } else if (request.path == "/echo" || request.path == "/sleep") {
@@ -413,6 +417,39 @@ TEST(ServerGate, SlowBodyIsCutAtItsDeadlineAndAFastOneIsNot) {
   const std::string echoed = fine.read_response(3000ms);
   EXPECT_EQ(status_of(echoed), 200) << echoed;
   EXPECT_EQ(body_of(echoed), "1000:bbbbbbbbbbbbbbbb");
+}
+
+TEST(ServerGate, AnAnswerTheClientIsSlowToTakeIsSentByTheGateWithinItsTime) {
+  ConnectionLimits limits;
+  limits.header_timeout = 1s;
+  limits.min_transfer_rate = 64 << 20;  // 32 MB: half a second more
+  limits.request_threads = 1;
+  GateServer server(limits);
+  // More than loopback's socket buffers hold: the request thread leaves the
+  // rest to the gate.
+  const std::size_t size = 32 << 20;
+  const std::string request = "GET /big?n=" + std::to_string(size) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  RawClient late(server.port());
+  RawClient never(server.port());
+  ASSERT_TRUE(late.send(request));
+  ASSERT_TRUE(never.send(request));
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(300ms);
+  // Nobody waits for them: with a single request thread, the next request
+  // is answered at once.
+  EXPECT_LT(health_seconds(server.port()), 1.0);
+  const std::string answer = late.read_response(5000ms);
+  EXPECT_EQ(status_of(answer), 200);
+  EXPECT_EQ(body_of(answer).size(), size);
+  // The one that never reads is closed once its answer's time is up.
+  const auto deadline = Clock::now() + 5s;
+  while (server.stats().timed_out == 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server.stats().timed_out, 1u);
+  const double closed_at = seconds_since(start);
+  EXPECT_GT(closed_at, 1.2);
+  EXPECT_LT(closed_at, 4.0);
 }
 
 TEST(ServerGate, IdleKeepAliveConnectionIsClosedAfterItsTimeout) {
