@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <iostream>
 #include <thread>
 
@@ -23,7 +25,17 @@ struct ServeCommandOptions {
   bool allow_remote = false;
   std::uint64_t max_upload_mb = 32;
   int workers = 2;
+  // Connection limits (server::ConnectionLimits has the defaults).
+  std::size_t max_connections = server::ConnectionLimits{}.max_connections;
+  std::size_t max_client_connections = server::ConnectionLimits{}.max_connections_per_client;
+  double header_timeout_s = server::ConnectionLimits{}.header_timeout.count() / 1000.0;
+  double idle_timeout_s = server::ConnectionLimits{}.idle_timeout.count() / 1000.0;
+  std::uint64_t min_rate_kb = server::ConnectionLimits{}.min_transfer_rate / 1024;
 };
+
+std::chrono::milliseconds milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
+}
 
 int run_serve(const GlobalOptions& global, const ServeCommandOptions& options) {
   server::ServerOptions server_options;
@@ -37,6 +49,12 @@ int run_serve(const GlobalOptions& global, const ServeCommandOptions& options) {
   server_options.allow_remote = options.allow_remote;
   server_options.max_upload_bytes = options.max_upload_mb << 20;
   server_options.index_workers = options.workers;
+  server::ConnectionLimits& limits = server_options.connections;
+  limits.max_connections = options.max_connections;
+  limits.max_connections_per_client = options.max_client_connections;
+  limits.header_timeout = milliseconds(options.header_timeout_s);
+  limits.idle_timeout = milliseconds(options.idle_timeout_s);
+  limits.min_transfer_rate = options.min_rate_kb * 1024;
 
   // Signals are taken by sigwait() on this thread rather than by a handler:
   // stopping the server (joining the indexing run) is not async-signal-safe.
@@ -101,6 +119,29 @@ void register_serve_command(CLI::App& app, const GlobalOptions& global, int& exi
                   "Photos analysed at once by an indexing run (one core each)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  // Slow or idle clients hold a connection, never a request thread; these
+  // bound how many and for how long (docs/api.md, "Connections").
+  cmd->add_option("--max-connections", options->max_connections,
+                  "Open connections in all; a new one closes the oldest idle or slow one")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  cmd->add_option("--max-client-connections", options->max_client_connections,
+                  "Open connections from one address (on loopback every client is one)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+  cmd->add_option("--header-timeout", options->header_timeout_s,
+                  "Seconds a client has to send a request's headers (in all, not per read); "
+                  "also the grace for a body or an answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--idle-timeout", options->idle_timeout_s,
+                  "Seconds a kept-alive connection may wait for its next request")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--min-rate-kb", options->min_rate_kb,
+                  "Slowest accepted request body or answer, in KB/s (after the grace)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   cmd->callback([options, &global, &exit_code] { exit_code = run_serve(global, *options); });
 }
 

@@ -23,6 +23,21 @@
 // server on a fresh copy. Without the models or the demo photos it exits 77
 // (ctest: skipped) with the reason.
 //
+// The connection gate (src/likeness/server/connection_gate.h) runs with
+// short limits (kLimits: 200 ms for a head, 100 ms idle, 2 connections per
+// client, 4 KB heads, 1 KB of bodies held at once), so that inputs reach its
+// deadlines, evictions and body budget, not only its framing:
+// - for a quarter of the inputs (size % 4 == 0) the harness does not
+//   half-close when the server goes quiet but waits for the server to end
+//   the exchange: an unfinished head or body gets its 408, bytes after the
+//   last whole request wait for theirs, a finished keep-alive connection is
+//   closed after its idle time;
+// - while an input is served, a second connection of the same client has
+//   sent the first half of it and stays open: it may hold the body budget
+//   (the input's body then cuts it), and the health check that follows
+//   evicts it or the input's lingering connection (the per-client limit);
+//   then it is half-closed and read to its end like the input's.
+//
 // What is not sent: any request that could start an indexing run
 // (POST /api/index with a folder the fuzzer made up, e.g. "/", would index the
 // whole disk in the background). Inputs whose percent-decoded bytes contain
@@ -78,6 +93,20 @@ constexpr int kStateCheckEvery = 64;
 // Content-Length is still right after the id replaces it.
 const std::string kUploadPlaceholder = "@UPLOAD_ID_25_CHARACTERS@";
 constexpr auto kReplyTimeout = std::chrono::seconds(8);
+
+// Short connection limits (see the top of the file).
+likeness::server::ConnectionLimits fuzz_limits() {
+  likeness::server::ConnectionLimits limits;
+  limits.request_threads = 2;
+  limits.header_timeout = std::chrono::milliseconds(200);
+  limits.idle_timeout = std::chrono::milliseconds(100);
+  limits.linger_timeout = std::chrono::milliseconds(100);
+  limits.max_connections = 4;
+  limits.max_connections_per_client = 2;
+  limits.max_header_bytes = 4096;
+  limits.max_buffered_body_bytes = 1024;
+  return limits;
+}
 constexpr auto kHealthTimeout = std::chrono::seconds(5);
 
 [[noreturn]] void skip(const std::string& why) {
@@ -114,14 +143,13 @@ bool whole_responses(const std::string& reply) {
 // The harness's own requests say "Connection: close" and are read to the end;
 // fuzz inputs (half_close_when_quiet) cannot be relied on to end.
 //
-// How the exchange ends: httplib drops a response once it sees that the
-// client has half-closed (it checks the socket before writing), so we do not
-// half-close right away. After sending, we read until the server closes; when
+// How the exchange ends: after sending, we read until the server closes; when
 // it keeps the connection open and goes quiet (5 ms after whole responses, 50
 // ms otherwise: an incomplete request, or a slow handler), we half-close. The
 // server then ends the connection (400 for an incomplete request; a handler
-// still running finishes first, its reply dropped), and we read until it does,
-// so no request of this input is still running when the next one starts.
+// still running finishes and its answer is sent first), and we read until it
+// does, so no request of this input is still running when the next one
+// starts. Without half_close_when_quiet the server's own deadlines end it.
 std::optional<std::string> exchange(int port, const std::string& request,
                                     std::chrono::milliseconds timeout, bool half_close_when_quiet) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -290,10 +318,12 @@ class Harness {
     replace_all(request, "@HOST@", host_of(server_->port()));
     replace_all(request, "@TOKEN@", server_->token());
     replace_all(request, kUploadPlaceholder, upload_id_);
+    const int parked = park(request.substr(0, request.size() / 2));
+    const bool server_ends_it = input.size() % 4 == 0;
     const auto started = Clock::now();
-    const std::optional<std::string> reply =
-        exchange(server_->port(), request,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(kReplyTimeout), true);
+    const std::optional<std::string> reply = exchange(
+        server_->port(), request,
+        std::chrono::duration_cast<std::chrono::milliseconds>(kReplyTimeout), !server_ends_it);
     if (!reply) fail("the server does not accept connections any more");
     if (verbose_) {
       // Every response's status line (pipelined inputs have several).
@@ -305,9 +335,21 @@ class Harness {
                      body == std::string::npos ? "" : reply->substr(body + 4, 160).c_str());
       }
     }
-    const std::string health =
-        get(server_->port(), "/api/health",
-            std::chrono::duration_cast<std::chrono::milliseconds>(kHealthTimeout));
+    // 503 is the server refusing a connection while every connection of
+    // this client is being served (the parked one's request, perhaps): it is
+    // asked again until the 5 s are up.
+    const auto health_deadline = Clock::now() + kHealthTimeout;
+    std::string health;
+    do {
+      health = get(server_->port(), "/api/health",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::max<Clock::duration>(health_deadline - Clock::now(), {})));
+      if (health.rfind("HTTP/1.1 503", 0) != 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (Clock::now() < health_deadline);
+    // The parked connection's request must not still run when the next
+    // input starts (it would hold a request thread and a connection slot).
+    if (parked >= 0) finish(parked, kReplyTimeout);
     if (health.rfind("HTTP/1.1 200", 0) != 0) {
       const auto waited =
           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
@@ -325,6 +367,38 @@ class Harness {
   }
 
  private:
+  // A connection that sends `bytes` (as much as the socket takes at once) and
+  // is left open; -1 when it cannot connect.
+  int park(const std::string& bytes) const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    if (!bytes.empty()) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return fd;
+  }
+
+  // Half-closes `fd` and reads until the server closes it (or `timeout`).
+  static void finish(int fd, Clock::duration timeout) {
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buffer[16384];
+      if (::recv(fd, buffer, sizeof buffer, 0) <= 0) break;
+    }
+    ::close(fd);
+  }
+
   static fs::path demo_dir() {
     if (const char* dir = std::getenv("LIKENESS_DEMO_DIR"); dir != nullptr && *dir != '\0') {
       return dir;
@@ -383,6 +457,7 @@ class Harness {
     options.port = 0;
     options.max_upload_bytes = kMaxUpload;
     options.index_workers = 1;
+    options.connections = fuzz_limits();
     // The fixture upload must stay searchable however many uploads follow.
     options.recent_uploads = std::size_t{1} << 20;
     server_ = likeness::server::Server::create(options);

@@ -299,6 +299,39 @@ void http_seeds(const fs::path& dir) {
        "POST /api/people/cluster HTTP/1.1\r\nHost: @HOST@\r\n"
        "X-Likeness-Token: 0123\r\nContent-Length: 0\r\n\r\n"},
       {"range", "GET /api/photos/1/image HTTP/1.1\r\nHost: @HOST@\r\nRange: bytes=0-9,20-\r\n\r\n"},
+      // The connection gate's paths: unfinished heads and bodies, bytes after
+      // a request, bodies over their limit, framing it refuses.
+      {"partial_head", "GET /api/health HTTP/1.1\r\nHost: @HOST@\r\nX-Pad: aaaa"},
+      {"pipelined_then_partial",
+       request("GET", "/api/health") +
+           "POST /api/search HTTP/1.1\r\nHost: @HOST@\r\nX-Likeness-Token: @TOKEN@\r\n"
+           "Content-Length: 40\r\n\r\n{\"upload_id\""},
+      {"keep_alive_http10",
+       "GET /api/health HTTP/1.0\r\nHost: @HOST@\r\nConnection: keep-alive\r\n\r\n" +
+           request("GET", "/api/session")},
+      {"post_without_length", "POST /api/people/cluster HTTP/1.1\r\nHost: @HOST@\r\n\r\n"},
+      {"oversized_without_token",
+       "POST /api/search HTTP/1.1\r\nHost: @HOST@\r\nContent-Length: 99999999999\r\n\r\n{}"},
+      {"oversized_json",
+       "POST /api/search HTTP/1.1\r\nHost: @HOST@\r\nX-Likeness-Token: @TOKEN@\r\n"
+       "Content-Length: 2000000\r\n\r\n{\"upload_id\": \"u\"}"},
+      {"form_encoded_14k",
+       request("POST", "/api/search",
+               R"({"upload_id": "@UPLOAD_ID_25_CHARACTERS@", "top": 2, "pad": ")" +
+                   std::string(14000, 'x') + R"("})",
+               "application/x-www-form-urlencoded")},
+      {"expect_continue",
+       "PATCH /api/people/1 HTTP/1.1\r\nHost: @HOST@\r\nX-Likeness-Token: @TOKEN@\r\n"
+       "Expect: 100-continue\r\nContent-Length: 14\r\n\r\n{\"name\": \"Di\"}"},
+      {"chunked_trailer",
+       "PATCH /api/people/2 HTTP/1.1\r\nHost: @HOST@\r\nX-Likeness-Token: @TOKEN@\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"na\r\nb\r\nme\": \"Eve\"}\r\n0\r\n"
+       "X-Trailer: 1\r\n\r\n" +
+           request("GET", "/api/people/2")},
+      {"length_and_chunked",
+       "POST /api/search HTTP/1.1\r\nHost: @HOST@\r\nContent-Length: 3\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"bare_lf_head", "GET /api/health HTTP/1.1\nHost: @HOST@\n\n"},
   };
   for (const auto& [name, text] : seeds) write(dir / (name + ".http"), text);
 }

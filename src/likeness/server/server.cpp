@@ -1,6 +1,8 @@
 #include "likeness/server/server.h"
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "likeness/core/error.h"
@@ -15,6 +17,25 @@ namespace {
 // httplib; the photo itself is then checked against the limit exactly.
 constexpr std::size_t kMultipartOverhead = 64 * 1024;
 
+// On every answer, the gate's own included (docs/api.md). No CORS headers,
+// ever: other sites' pages must not read our answers.
+httplib::Headers security_headers() {
+  return {{"X-Content-Type-Options", "nosniff"},
+          {"X-Frame-Options", "DENY"},
+          {"Referrer-Policy", "no-referrer"}};
+}
+
+// "1048576 bytes (1 MB)"
+std::string bytes_text(std::uint64_t bytes) {
+  std::string text = std::to_string(bytes) + " bytes";
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) {
+    text += " (" + std::to_string(bytes >> 20) + " MB)";
+  } else if (bytes >= 1024 && bytes % 1024 == 0) {
+    text += " (" + std::to_string(bytes >> 10) + " KB)";
+  }
+  return text;
+}
+
 std::string default_error_code(int status) {
   switch (status) {
     case 400:
@@ -26,7 +47,7 @@ std::string default_error_code(int status) {
     case 405:
       return "method_not_allowed";
     case 413:
-      return "upload_too_large";
+      return "body_too_large";
     case 415:
       return "unsupported_media";
     default:
@@ -68,7 +89,13 @@ HttpServer::HttpServer(const ServerOptions& options, std::unique_ptr<infer::Mode
       token_(random_hex(32)),
       library_(std::move(library)),
       uploads_(LruOptions{options.recent_uploads, options.upload_lifetime}),
-      crops_(LruOptions{options.cached_crops, std::chrono::seconds{0}}) {
+      crops_(LruOptions{options.cached_crops, std::chrono::seconds{0}}),
+      http_(
+          options.connections,
+          [this](const std::string& method, const std::string& path) {
+            return body_limit(method, path);
+          },
+          security_headers()) {
   IndexJobOptions job;
   job.library_dir = options_.library_dir;
   job.library_passphrase = options_.library_passphrase;
@@ -77,20 +104,20 @@ HttpServer::HttpServer(const ServerOptions& options, std::unique_ptr<infer::Mode
   job.batch_size = options_.index_batch_size;
   index_job_ = std::make_unique<IndexJob>(*store_, job, [this] { reopen_library(); });
 
-  http_.set_payload_max_length(static_cast<std::size_t>(options_.max_upload_bytes) +
-                               kMultipartOverhead);
-  // No CORS headers, ever: other sites' pages must not read our answers.
-  http_.set_default_headers({{"X-Content-Type-Options", "nosniff"},
-                             {"X-Frame-Options", "DENY"},
-                             {"Referrer-Policy", "no-referrer"}});
-  // Errors httplib produces itself (413 for a body over the limit, 400 for a
-  // request it cannot parse) get the same JSON shape as ours.
+  // A backstop: pre_route() refuses a body over its route's limit before
+  // httplib reads it (httplib reads only multipart bodies, connection_gate.h).
+  http_.set_payload_max_length(static_cast<std::size_t>(std::max<std::uint64_t>(
+      options_.max_upload_bytes + kMultipartOverhead, options_.max_json_bytes)));
+  http_.set_default_headers(security_headers());
+  // Errors httplib produces itself (400 for a request line, header or
+  // multipart body it cannot parse, 414, 416) get the same JSON shape as ours.
   http_.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request&, httplib::Response& response) {
         if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         std::string message = "The request failed (HTTP " + std::to_string(response.status) + ").";
-        if (response.status == 413) {
-          message = "The upload is larger than the server accepts (--max-upload-mb).";
+        if (response.status == 413) message = "The request body is larger than the server accepts.";
+        if (response.status == 400) {
+          message = "The request is not valid HTTP/1.1 (request line, headers or multipart body).";
         }
         response.set_content(json_text(error_json(default_error_code(response.status), message)),
                              "application/json");
@@ -109,16 +136,17 @@ HttpServer::HttpServer(const ServerOptions& options, std::unique_ptr<infer::Mode
         response.status = 500;
         response.set_content(json_text(error_json("internal", message)), "application/json");
       });
-  auto handler = [this](const httplib::Request& request, httplib::Response& response) {
-    dispatch(request, response);
-  };
-  // One catch-all per method: the router below tells 404 from 405.
-  http_.Get(".*", handler);
-  http_.Post(".*", handler);
-  http_.Put(".*", handler);
-  http_.Patch(".*", handler);
-  http_.Delete(".*", handler);
-  http_.Options(".*", handler);
+  // Every request is checked and, but for multipart uploads, answered before
+  // httplib would read a body: the checks run in docs/api.md's order, and a
+  // body over its limit is never read (connection_gate.h).
+  http_.set_pre_routing_handler(
+      [this](const httplib::Request& request, httplib::Response& response) {
+        return pre_route(request, response);
+      });
+  // Multipart requests, once httplib has parsed their parts.
+  http_.Post(".*", [this](const httplib::Request& request, httplib::Response& response) {
+    route_multipart(request, response);
+  });
   install_routes();
 }
 
@@ -178,8 +206,12 @@ void HttpServer::stop() {
   });
 }
 
-void HttpServer::add_route(std::string method, const std::string& pattern, RouteHandler handler) {
-  routes_.push_back({std::move(method), std::regex(pattern), std::move(handler)});
+void HttpServer::add_route(std::string method, const std::string& pattern, RouteHandler handler,
+                           BodyKind body) {
+  const std::uint64_t max_body = body == BodyKind::kUpload
+                                     ? options_.max_upload_bytes + kMultipartOverhead
+                                     : options_.max_json_bytes;
+  routes_.push_back({std::move(method), std::regex(pattern), std::move(handler), body, max_body});
 }
 
 void HttpServer::install_routes() {
@@ -201,7 +233,7 @@ void HttpServer::install_routes() {
   add_route("GET", "/api/health", [this](const Request&, Response& r, const std::smatch&) {
     send_json(r, {{"ok", true}});
   });
-  add_route("POST", "/api/uploads", plain(&HttpServer::post_upload));
+  add_route("POST", "/api/uploads", plain(&HttpServer::post_upload), BodyKind::kUpload);
   add_route("POST", "/api/search", plain(&HttpServer::post_search));
   add_route("GET", R"(/api/photos/(\d+))",
             with_id(&HttpServer::get_photo, "unknown_photo", "photo"));
@@ -235,6 +267,15 @@ void HttpServer::install_routes() {
   add_route("POST", "/api/index/stop", plain(&HttpServer::post_index_stop));
 }
 
+void HttpServer::check_host(const httplib::Request& request) const {
+  const std::string host = request.get_header_value("Host");
+  if (!host_check_->allows(host)) {
+    throw ApiError(403, "forbidden_host",
+                   "The Host header '" + host + "' is not this server's address (allowed: " +
+                       host_check_->describe() + "); open " + url() + " instead.");
+  }
+}
+
 void HttpServer::check_token(const httplib::Request& request) const {
   if (request.get_header_value("X-Likeness-Token").empty()) {
     throw ApiError(403, "missing_token",
@@ -249,16 +290,31 @@ void HttpServer::check_token(const httplib::Request& request) const {
   }
 }
 
-void HttpServer::dispatch(const httplib::Request& request, httplib::Response& response) {
-  try {
-    const std::string host = request.get_header_value("Host");
-    if (!host_check_->allows(host)) {
-      throw ApiError(403, "forbidden_host",
-                     "The Host header '" + host + "' is not this server's address (allowed: " +
-                         host_check_->describe() + "); open " + url() + " instead.");
-    }
+httplib::Server::HandlerResponse HttpServer::pre_route(const httplib::Request& request,
+                                                       httplib::Response& response) {
+  bool parts_first = false;
+  guarded(response, [&] {
+    check_host(request);
     if (request.method != "GET" && request.method != "HEAD") check_token(request);
-    route(request, response);
+    const Target target = resolve(request, response);
+    check_body_size(request, target);
+    if (request.method == "POST" && request.is_multipart_form_data()) {
+      parts_first = true;
+      return;
+    }
+    run(request, response, target);
+  });
+  return parts_first ? httplib::Server::HandlerResponse::Unhandled
+                     : httplib::Server::HandlerResponse::Handled;
+}
+
+void HttpServer::route_multipart(const httplib::Request& request, httplib::Response& response) {
+  guarded(response, [&] { run(request, response, resolve(request, response)); });
+}
+
+void HttpServer::guarded(httplib::Response& response, const std::function<void()>& step) {
+  try {
+    step();
   } catch (const ApiError& e) {
     send_json(response, error_json(e.code(), e.what()), e.status());
   } catch (const UsageError& e) {
@@ -271,16 +327,14 @@ void HttpServer::dispatch(const httplib::Request& request, httplib::Response& re
   }
 }
 
-void HttpServer::route(const httplib::Request& request, httplib::Response& response) {
+HttpServer::Target HttpServer::resolve(const httplib::Request& request,
+                                       httplib::Response& response) const {
   const std::string method = request.method == "HEAD" ? "GET" : request.method;
   std::string allowed;
   for (const Route& candidate : routes_) {
     std::smatch match;
     if (!std::regex_match(request.path, match, candidate.pattern)) continue;
-    if (candidate.method == method) {
-      candidate.handler(request, response, match);
-      return;
-    }
+    if (candidate.method == method) return {&candidate, match};
     if (allowed.find(candidate.method) == std::string::npos) {
       allowed += (allowed.empty() ? "" : ", ") + candidate.method;
     }
@@ -293,10 +347,7 @@ void HttpServer::route(const httplib::Request& request, httplib::Response& respo
         request.method + " is not allowed on " + request.path + "; use " + allowed + ".");
   }
   if (request.path.rfind("/api/", 0) != 0 && request.path != "/api") {
-    if (method == "GET") {
-      get_static(request, response);
-      return;
-    }
+    if (method == "GET") return {};  // a file of the web page (404 when there is none)
     if (find_web_file(request.path) != nullptr) {
       response.set_header("Allow", "GET, HEAD");
       throw ApiError(405, "method_not_allowed",
@@ -306,6 +357,43 @@ void HttpServer::route(const httplib::Request& request, httplib::Response& respo
   throw ApiError(404, "unknown_route",
                  "There is no " + request.method + " " + request.path +
                      " in the API (docs/api.md lists the routes).");
+}
+
+void HttpServer::check_body_size(const httplib::Request& request, const Target& target) const {
+  const RequestBody* body = GatedServer::current_body();
+  const std::uint64_t size = body != nullptr ? body->size : request.body.size();
+  const std::uint64_t limit =
+      target.route != nullptr ? target.route->max_body : options_.max_json_bytes;
+  if ((body == nullptr || body->read) && size <= limit) return;
+  const std::string amount =
+      (body != nullptr && !body->exact ? "more than " : "") + bytes_text(size);
+  if (target.route != nullptr && target.route->body == BodyKind::kUpload) {
+    throw ApiError(413, "upload_too_large",
+                   "The upload is " + amount + "; the server accepts photos of at most " +
+                       bytes_text(options_.max_upload_bytes) +
+                       "; likeness serve --max-upload-mb sets the limit.");
+  }
+  throw ApiError(413, "body_too_large",
+                 "The request body is " + amount + "; JSON request bodies are limited to " +
+                     bytes_text(options_.max_json_bytes) + ".");
+}
+
+void HttpServer::run(const httplib::Request& request, httplib::Response& response,
+                     const Target& target) {
+  if (target.route == nullptr) return get_static(request, response);
+  target.route->handler(request, response, target.match);
+}
+
+std::uint64_t HttpServer::body_limit(const std::string& method, const std::string& path) const {
+  const std::string routed = method == "HEAD" ? "GET" : method;
+  for (const Route& candidate : routes_) {
+    if (candidate.method == routed && std::regex_match(path, candidate.pattern)) {
+      return candidate.max_body;
+    }
+  }
+  // No route: a 404 or 405 follows, and a small body may as well be read so
+  // that the connection stays usable.
+  return options_.max_json_bytes;
 }
 
 void HttpServer::get_static(const httplib::Request& request, httplib::Response& response) {

@@ -13,8 +13,9 @@
 //
 // Security (docs/api.md): binds 127.0.0.1 unless allow_remote; refuses
 // foreign Host headers (DNS rebinding); every request that is not GET/HEAD
-// needs the per-run token; uploads are bounded; photos and crops only by
-// catalog id; no CORS headers; nothing is fetched from the network.
+// needs the per-run token; uploads and JSON bodies are bounded; slow or idle
+// clients are cut off (ConnectionLimits); photos and crops only by catalog
+// id; no CORS headers; nothing is fetched from the network.
 //
 // Errors: create() throws UsageError for a non-loopback host without
 // allow_remote and for a port that cannot be bound, ModelError for missing
@@ -25,6 +26,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -33,6 +35,40 @@
 #include "likeness/library/photo_analyzer.h"
 
 namespace likeness::server {
+
+// How long, how many and how much clients may take (docs/api.md,
+// "Connections"). Connections are owned by one thread that reads requests
+// without blocking; only complete requests reach the request threads, so a
+// client that is slow (or idle, or never finishes) holds a connection slot,
+// never a thread.
+struct ConnectionLimits {
+  int request_threads = 8;  // threads that run complete requests (the handlers)
+  // Open connections in all, and from one client address. A new connection
+  // over either limit closes the oldest connection that is idle, still sending
+  // its request, or still receiving its answer (in that order); it is refused
+  // with 503 only when every connection of the client (or in all) is being
+  // served. On loopback every client has the same address: evicting rather
+  // than refusing is what keeps a normal request working.
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_client = 32;
+  // Time for a request line and headers, from the connection (or, after an
+  // earlier request, from the first byte); total time, not per read.
+  std::chrono::milliseconds header_timeout{10'000};
+  // Keep-alive: time from an answer to the first byte of the next request.
+  std::chrono::milliseconds idle_timeout{5'000};
+  // A request body must arrive, and an answer be taken, within header_timeout
+  // plus its size at this rate (bytes per second).
+  std::uint64_t min_transfer_rate = 64 * 1024;
+  std::size_t max_header_bytes = 32 * 1024;  // request line and headers (431 over it)
+  // Request bodies held in memory at once. A body that would go over cuts the
+  // bodies that have been arriving longest (503: on loopback a body takes
+  // milliseconds, so those are the slow ones); it waits only for bodies that
+  // are complete and being served. One body is always accepted.
+  std::uint64_t max_buffered_body_bytes = std::uint64_t{256} << 20;
+  // After a last answer, how long what the client still sends is read and
+  // dropped, so that the client sees the answer rather than a reset.
+  std::chrono::milliseconds linger_timeout{2'000};
+};
 
 struct ServerOptions {
   std::filesystem::path library_dir;  // empty = library::default_library_dir()
@@ -44,6 +80,9 @@ struct ServerOptions {
   // address can then see the library's faces.
   bool allow_remote = false;
   std::uint64_t max_upload_bytes = std::uint64_t{32} << 20;
+  // Every request body but an upload's is JSON; larger ones get 413.
+  std::uint64_t max_json_bytes = std::uint64_t{1} << 20;
+  ConnectionLimits connections{};
   library::AnalyzerOptions analyzer{};            // uploads and indexing
   int index_workers = 2;                          // photos analysed at once by an indexing run
   std::size_t index_batch_size = 25;              // photos per commit of an indexing run

@@ -20,6 +20,7 @@
 #include "likeness/library/library.h"
 #include "likeness/library/photo_analyzer.h"
 #include "likeness/match/recognizer.h"
+#include "likeness/server/connection_gate.h"
 #include "likeness/server/http_json.h"
 #include "likeness/server/index_job.h"
 #include "likeness/server/lru_cache.h"
@@ -61,17 +62,41 @@ class HttpServer final : public Server {
  private:
   using RouteHandler =
       std::function<void(const httplib::Request&, httplib::Response&, const std::smatch&)>;
+  enum class BodyKind { kJson, kUpload };
   struct Route {
     std::string method;  // "GET" also answers HEAD
     std::regex pattern;
     RouteHandler handler;
+    BodyKind body = BodyKind::kJson;
+    std::uint64_t max_body = 0;  // bytes of request body it takes
+  };
+  // What a request asks for: a route (with its captures) or a file of the web page.
+  struct Target {
+    const Route* route = nullptr;
+    std::smatch match;  // into the request's path
   };
 
-  void add_route(std::string method, const std::string& pattern, RouteHandler handler);
+  void add_route(std::string method, const std::string& pattern, RouteHandler handler,
+                 BodyKind body = BodyKind::kJson);
   void install_routes();
-  void dispatch(const httplib::Request& request, httplib::Response& response);
-  void route(const httplib::Request& request, httplib::Response& response);
+  // httplib's pre-routing handler, called once a request's head is parsed
+  // and before httplib would read a body: the checks of docs/api.md in their
+  // order (Host, token, route, body size), then the route itself, except for
+  // a multipart POST, whose parts httplib parses first (route_multipart()).
+  httplib::Server::HandlerResponse pre_route(const httplib::Request& request,
+                                             httplib::Response& response);
+  void route_multipart(const httplib::Request& request, httplib::Response& response);
+  // Runs `step`, turning what it throws into the JSON error answer.
+  void guarded(httplib::Response& response, const std::function<void()>& step);
+  void check_host(const httplib::Request& request) const;
   void check_token(const httplib::Request& request) const;
+  // 404 for no route, 405 (with Allow) for a known path with another method.
+  Target resolve(const httplib::Request& request, httplib::Response& response) const;
+  // 413 when the body is over its route's limit (or was too large to read).
+  void check_body_size(const httplib::Request& request, const Target& target) const;
+  void run(const httplib::Request& request, httplib::Response& response, const Target& target);
+  // The gate's question (any thread): the largest body a request may send.
+  std::uint64_t body_limit(const std::string& method, const std::string& path) const;
 
   // server.cpp
   void get_session(const httplib::Request&, httplib::Response&);
@@ -134,7 +159,7 @@ class HttpServer final : public Server {
   LruCache<std::pair<std::int64_t, int>, CachedJpeg> crops_;
   std::unique_ptr<IndexJob> index_job_;
 
-  httplib::Server http_;
+  GatedServer http_;
   std::vector<Route> routes_;
   std::unique_ptr<HostCheck> host_check_;
   int port_ = 0;
