@@ -33,6 +33,7 @@
 #include "likeness/library/search.h"
 #include "likeness/match/embedded_calibration.h"
 #include "support/bad_inputs.h"
+#include "support/models.h"
 #include "support/temp_dir.h"
 #include "support/test_env.h"
 
@@ -42,18 +43,6 @@ namespace {
 namespace fs = std::filesystem;
 using store::LinkOrigin;
 using store::PhotoStatus;
-
-// The default detector and landmarks, and at least one recognition model of
-// the ensemble (a missing member is skipped by the recognizer; what these
-// tests check does not depend on which members describe the faces).
-bool models_installed(const infer::ModelStore& store) {
-  bool any_member = false;
-  for (const auto& m : match::embedded_calibration().members()) {
-    any_member = any_member || store.check(m.model).status == infer::ModelStatus::ok;
-  }
-  return any_member && store.check("ultraface_rfb320").status == infer::ModelStatus::ok &&
-         store.check("faceplugin_landmark_68").status == infer::ModelStatus::ok;
-}
 
 fs::path lfw_image(const std::string& name, int index) {
   char file[16];
@@ -133,7 +122,7 @@ class LibraryIndexer : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!fs::exists(testing::datasets_dir() / "lfw")) return;
     store_.emplace(infer::ModelStore::open());
-    if (!models_installed(*store_)) return;
+    if (!testing::pipeline_models_installed(*store_)) return;
     indexer_ = Indexer::create(*store_, {});
   }
   static void TearDownTestSuite() {

@@ -25,6 +25,7 @@
 #include "likeness/match/embedded_calibration.h"
 #include "likeness/server/server.h"
 #include "likeness/server/static_files.h"
+#include "support/models.h"
 #include "support/temp_dir.h"
 #include "support/test_env.h"
 
@@ -53,15 +54,6 @@ std::string file_text(const fs::path& file) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-bool models_installed(const infer::ModelStore& store) {
-  bool any_member = false;
-  for (const auto& m : match::embedded_calibration().members()) {
-    any_member = any_member || store.check(m.model).status == infer::ModelStatus::ok;
-  }
-  return any_member && store.check("ultraface_rfb320").status == infer::ModelStatus::ok &&
-         store.check("faceplugin_landmark_68").status == infer::ModelStatus::ok;
-}
-
 json body_json(const httplib::Result& result) {
   if (!result) return json();
   return json::parse(result->body, nullptr, false);
@@ -75,7 +67,7 @@ class ServerApi : public ::testing::Test {
     if (!fs::exists(testing::datasets_dir() / "lfw")) return;
     {
       const infer::ModelStore store = infer::ModelStore::open();
-      if (!models_installed(store)) return;
+      if (!testing::pipeline_models_installed(store)) return;
       dir_ = std::make_unique<testing::TempDir>("server_api");
       const fs::path photos = dir_->path() / "photos";
       for (int i = 1; i <= 3; ++i) {
@@ -661,7 +653,7 @@ namespace {
 // library's, and the server keeps answering.
 TEST(ServerBrokenLibrary, ErrorsInHandlersAre500WithTheMessageAndTheServerStaysUp) {
   LIKENESS_REQUIRE_DATASET("lfw");
-  if (!models_installed(infer::ModelStore::open())) {
+  if (!testing::pipeline_models_installed(infer::ModelStore::open())) {
     GTEST_SKIP() << "models not installed (scripts/setup.sh models)";
   }
   testing::TempDir dir("server_broken");

@@ -37,6 +37,7 @@
 #include "likeness/match/embedded_calibration.h"
 #include "likeness/server/connection_gate.h"
 #include "likeness/server/server.h"
+#include "support/models.h"
 #include "support/temp_dir.h"
 
 namespace likeness::server {
@@ -711,20 +712,11 @@ TEST(ServerGate, ABodyWaitsForTheBudgetOnlyBehindBodiesBeingServed) {
 
 // ---- the real server ----------------------------------------------------------
 
-bool models_installed(const infer::ModelStore& store) {
-  bool any_member = false;
-  for (const auto& m : match::embedded_calibration().members()) {
-    any_member = any_member || store.check(m.model).status == infer::ModelStatus::ok;
-  }
-  return any_member && store.check("ultraface_rfb320").status == infer::ModelStatus::ok &&
-         store.check("faceplugin_landmark_68").status == infer::ModelStatus::ok;
-}
-
 // `likeness serve` over an empty library, with its default limits.
 class ServerSlowClients : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!models_installed(infer::ModelStore::open())) return;
+    if (!testing::pipeline_models_installed(infer::ModelStore::open())) return;
     dir_ = std::make_unique<testing::TempDir>("server_slow_clients");
     ServerOptions options;
     options.library_dir = dir_->path() / "library";
