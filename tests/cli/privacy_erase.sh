@@ -7,7 +7,9 @@
 #    their photos, and a readable crop of each;
 #  - the audit log lists the export and both erasures, with counts and
 #    without names or paths;
-#  - `library check` passes afterwards.
+#  - `library check` passes afterwards;
+#  - an erasure killed after its commit is reported by `library check`,
+#    finished by `--repair`, or by the next command.
 set -euo pipefail
 source "$(dirname "$0")/common.bash" "$@"
 require_models
@@ -98,4 +100,39 @@ assert r["retention"]["photos"] == 1 and r["retention"]["faces"] == 1, r
 assert r["photos_new"] == 1 and len(r["vanished"]) == 1, r
 PY
 [ "$(faces)" = 5 ] || fail "expected 5 faces after retention and re-indexing, got $(faces)"
+
+# An erasure killed after its commit (LIKENESS_CRASH_AT: the n-th crash point
+# raises SIGKILL; the first n that leaves the person gone): `library check`
+# reports the unfinished purge (exit 1) and `--repair` finishes it; another
+# copy is finished by the next ordinary command, which says so.
+"$likeness" people cluster --library "$library" > /dev/null
+victim=$(person_holding_only "$library" Serena_Williams 1)
+[ -n "$victim" ] || fail "nobody left to erase"
+cp -r "$library" "$work/pristine"
+killed_at=
+for n in $(seq 1 200); do
+  rm -rf "$work/killed"; cp -r "$work/pristine" "$work/killed"
+  status=0
+  LIKENESS_CRASH_AT=$n "$likeness" erase --library "$work/killed" --person "$victim" --yes > /dev/null 2>&1 || status=$?
+  [ "$status" = 137 ] || fail "erase with LIKENESS_CRASH_AT=$n exited $status, not killed (137)"
+  # Read with sqlite3, not likeness: any likeness command would finish the erasure.
+  gone=$(/usr/bin/python3 -c 'import sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "/catalog.sqlite?mode=ro", uri=True)
+print(db.execute("SELECT count(*) FROM persons WHERE id = ?", (int(sys.argv[2]),)).fetchone()[0] == 0)' "$work/killed" "$victim")
+  if [ "$gone" = True ]; then killed_at=$n; break; fi
+done
+[ -n "$killed_at" ] || fail "no crash point after the erasure's commit within 200"
+cp -r "$work/killed" "$work/killed_again"
+if "$likeness" library check --library "$work/killed" > "$work/pending.txt"; then
+  fail "library check passed with an erasure unfinished: $(cat "$work/pending.txt")"
+fi
+grep -q "^Erasure: interrupted before its purge" "$work/pending.txt" || fail "check: $(cat "$work/pending.txt")"
+"$likeness" library check --library "$work/killed" --repair > "$work/repair.txt" ||
+  fail "check --repair: $(cat "$work/repair.txt")"
+grep -q "^Erasure finished" "$work/repair.txt" || fail "check --repair: $(cat "$work/repair.txt")"
+"$likeness" library check --library "$work/killed" > /dev/null || fail "check after --repair"
+"$likeness" people list --library "$work/killed_again" > /dev/null 2> "$work/finished.err"
+grep -q "finished an erasure that had been interrupted" "$work/finished.err" ||
+  fail "the next command did not finish the erasure: $(cat "$work/finished.err")"
+"$likeness" library check --library "$work/killed_again" > /dev/null || fail "check after the next command"
 echo "OK"
