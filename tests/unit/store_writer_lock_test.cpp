@@ -66,6 +66,8 @@ TEST(StoreWriterLock, SecondWriterFailsNamingTheHolder) {
     const std::string message = e.what();
     EXPECT_NE(message.find("pid " + std::to_string(::getpid())), std::string::npos) << message;
     EXPECT_NE(message.find("`likeness index`"), std::string::npos) << message;
+    // Another Catalog of this very process: not "another likeness process".
+    EXPECT_EQ(message.rfind("this process (", 0), 0u) << message;
     EXPECT_NE(message.find(dir.path().string()), std::string::npos) << message;
   }
   ASSERT_TRUE(second->writer());

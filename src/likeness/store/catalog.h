@@ -174,7 +174,9 @@ struct WriterInfo {
   std::string host;
   std::string command;     // "likeness index", "likeness serve" (no paths or names)
   std::int64_t since = 0;  // seconds since the epoch
-  // "another likeness process (pid 4242, `likeness index`, for 3 min)".
+  // "another likeness process (pid 4242, `likeness index`, for 3 min)", or
+  // "this process (...)" for another Catalog of the caller's own process
+  // (a server's indexing run, seen from its edits).
   std::string describe() const;
 };
 

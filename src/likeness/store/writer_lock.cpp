@@ -74,8 +74,9 @@ bool looks_personal(const std::string& word) {
 }  // namespace
 
 std::string WriterInfo::describe() const {
-  std::string text = "another likeness process";
-  if (pid == 0) return text;
+  if (pid == 0) return "another likeness process";
+  const bool this_process = pid == static_cast<std::int64_t>(::getpid()) && host == host_name();
+  std::string text = this_process ? "this process" : "another likeness process";
   text += " (pid " + std::to_string(pid);
   if (!host.empty() && host != host_name()) text += " on " + host;
   if (!command.empty()) text += ", `" + command + "`";
