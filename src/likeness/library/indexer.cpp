@@ -154,20 +154,22 @@ class Walker {
   // or a file deleted during the walk. One named like a photo is recorded
   // as a failed photo (the user meant it to be one); any other is counted.
   void skip_unstatable(const fs::path& entry, int error, std::vector<Task>& tasks) {
-    struct stat link {};
-    const bool is_symlink = ::lstat(entry.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
     const char* reason = error == EACCES || error == EPERM ? "unreadable"
                          : error == ELOOP                  ? "symlink_loop"
-                         : is_symlink                      ? "broken_symlink"
                                                            : "not_found";
     if (has_photo_extension(entry)) {
-      record_unreadable(
-          entry, std::string(reason == std::string_view("broken_symlink") ? "not_found" : reason),
-          entry.string() + ": cannot be opened (" + std::strerror(error) + ")", tasks);
+      record_unreadable(entry, reason,
+                        entry.string() + ": cannot be opened (" + std::strerror(error) + ")",
+                        tasks);
       return;
     }
-    // Vanished between the listing and the look: not there to count.
-    if (std::string_view(reason) == "not_found") return;
+    if (std::string_view(reason) == "not_found") {
+      // A symlink to nothing; anything else vanished between the listing
+      // and the look, and is not there to count.
+      struct stat link {};
+      if (::lstat(entry.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return;
+      reason = "broken_symlink";
+    }
     ++summary_.skipped_by_reason[reason];
   }
 
@@ -354,7 +356,6 @@ class Run {
     }
     DetectedPhoto photo = analyzer_.read(task.path);
     out.photo.content_hash = photo.content_hash;
-
     if (photo.ok() && task.known && task.known->status != store::PhotoStatus::kFailed &&
         task.known->content_hash == photo.content_hash) {
       // Same bytes (copied back, touched): keep the faces, refresh the record.

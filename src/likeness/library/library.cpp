@@ -118,17 +118,12 @@ void Library::mark_erasure_pending() { catalog_->set_setting(kErasurePendingSett
 
 void Library::finish_interrupted_erasure(std::chrono::milliseconds wait) {
   if (!erasure_is_pending()) return;
-  std::unique_ptr<store::WriterLock> lock;
   try {
-    lock = catalog_->lock_for_writing({.wait = wait});
+    lock_for_writing({.wait = wait});  // finishes it, unless another did meanwhile
   } catch (const store::LibraryBusyError&) {
     // Its holder took the lock after the erasure stopped, and finishes the
     // erasure first thing (open() or lock_for_writing()).
-    return;
   }
-  if (!erasure_is_pending()) return;  // finished while this one waited
-  purge_erased();
-  finished_interrupted_erasure_ = true;
 }
 
 std::unique_ptr<store::WriterLock> Library::lock_for_writing(

@@ -624,6 +624,7 @@ class SqliteCatalog final : public Catalog {
     }
     const auto lock = write_guard();
     Savepoint sp(db_);
+    std::int64_t face_id = 0;
     std::array<float, 10> points{};
     for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
       points[2 * i] = face.landmarks[i].x;
@@ -635,7 +636,8 @@ class SqliteCatalog final : public Catalog {
           "q_overall, q_sharpness, q_contrast, q_size, q_pose, q_exposure, yaw_deg, pitch_deg, "
           "roll_deg, attributes, created_at) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?18) ON CONFLICT (photo_id, box_x, box_y, box_w, box_h) DO NOTHING");
+          "?18) ON CONFLICT (photo_id, box_x, box_y, box_w, box_h) DO UPDATE SET "
+          "photo_id = excluded.photo_id RETURNING id");
       const FaceQuality& qa = face.quality;
       q.bind(1, face.photo_id)
           .bind(2, face.box.x)
@@ -655,21 +657,11 @@ class SqliteCatalog final : public Catalog {
           .bind(16, qa.roll_deg)
           .bind(17, std::string_view(face.attributes))
           .bind(18, face.created_at != 0 ? face.created_at : now_seconds());
-      q.run();
-    }
-    std::int64_t face_id = db_.last_insert_id();
-    if (db_.changes() == 0) {
-      // Stored already (catalog.h: a face is one per photo and box).
-      Query existing = db_.query(
-          "SELECT id FROM faces WHERE photo_id = ?1 AND box_x = ?2 AND box_y = ?3 AND "
-          "box_w = ?4 AND box_h = ?5");
-      existing.bind(1, face.photo_id)
-          .bind(2, face.box.x)
-          .bind(3, face.box.y)
-          .bind(4, face.box.w)
-          .bind(5, face.box.h);
-      if (!existing.step()) db_.fail(SQLITE_CORRUPT, "finding a face stored twice");
-      face_id = existing.int64(0);
+      // The new face's id, or the stored one's (catalog.h: one face per
+      // photo and box; the no-op update makes RETURNING give it).
+      if (!q.step()) db_.fail(SQLITE_ERROR, "storing a face");
+      face_id = q.int64(0);
+      q.run();  // RETURNING completes the write only when stepped to the end
     }
     for (const FaceVector& v : vectors) {
       db_.query(
